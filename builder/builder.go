@@ -1,0 +1,373 @@
+// Package builder turns a Go main package (or a package's tests) into a
+// Brique image: it runs the standard Go toolchain with an -overlay that adds
+// one file importing the library OS (brique.dev/brique/guest/kernel), links
+// with the kernel's entry point (-E), rewrites the SYSCALL instructions
+// (package image) and appends the image trailer.
+//
+// The user's files are never modified: the overlay adds a file only in the
+// build's view, and a program outside this repository gets the library OS
+// through a temporary module file (-modfile) with a replace directive
+// pointing at sources extracted from the brique binary.
+package builder
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"brique.dev/brique"
+	"brique.dev/brique/image"
+)
+
+// KernelPackage is the library OS core every image links.
+const KernelPackage = brique.ModulePath + "/guest/kernel"
+
+// EntrySymbol is the image's first instruction (linker -E).
+const EntrySymbol = KernelPackage + ".rt0"
+
+// Options for Build.
+type Options struct {
+	Package string    // Go package pattern (default ".")
+	Output  string    // image path (default: package name, or NAME.test)
+	Test    bool      // build the package's test binary (go test -c)
+	Dir     string    // working directory for the go command (default: current)
+	Log     io.Writer // progress lines (nil: quiet)
+	GoFlags []string  // extra flags for go build / go test -c (e.g. -tags)
+}
+
+// Result describes a built image.
+type Result struct {
+	Path     string
+	Package  string
+	Size     int64
+	Report   image.RewriteReport
+	Duration time.Duration
+}
+
+// ErrBuild wraps failures of the go command.
+var ErrBuild = errors.New("build failed")
+
+type pkgInfo struct {
+	Dir        string
+	Name       string
+	ImportPath string
+	Goroot     bool
+	Module     *struct{ Path, Dir, GoMod string }
+}
+
+// Build builds one image.
+func Build(o Options) (*Result, error) {
+	start := time.Now()
+	if o.Package == "" {
+		o.Package = "."
+	}
+	if o.Dir == "" {
+		o.Dir = "."
+	}
+	// A directory outside the current module: run the go command there.
+	pdir := o.Package
+	if !filepath.IsAbs(pdir) {
+		pdir = filepath.Join(o.Dir, pdir)
+	}
+	if st, err := os.Stat(pdir); err == nil && st.IsDir() && o.Package != "." {
+		o.Dir = pdir
+		o.Package = "."
+		if o.Output != "" && !filepath.IsAbs(o.Output) {
+			o.Output = mustAbs(o.Output)
+		}
+	}
+	logf := func(format string, args ...any) {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, format+"\n", args...)
+		}
+	}
+	p, err := listPackage(o.Dir, o.Package)
+	if err != nil {
+		return nil, err
+	}
+	if !o.Test && p.Name != "main" {
+		return nil, fmt.Errorf("%s is package %s, not a main package: brique build needs a program (package main); use brique test for tests", p.ImportPath, p.Name)
+	}
+	tmp, err := os.MkdirTemp("", "brique-build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	// Where the go command runs, and how it finds the library OS.
+	runDir := o.Dir
+	var modArgs []string
+	switch {
+	case p.Module != nil && p.Module.Path == brique.ModulePath:
+		// Building inside the Brique repository itself.
+	case p.Goroot || p.Module == nil:
+		// Standard library package (tests): build from a module that has
+		// the library OS.
+		root, err := guestModule()
+		if err != nil {
+			return nil, err
+		}
+		runDir = root
+	default:
+		root, err := guestModule()
+		if err != nil {
+			return nil, err
+		}
+		modfile, err := tempModfile(tmp, p.Module.GoMod, root)
+		if err != nil {
+			return nil, err
+		}
+		modArgs = []string{"-modfile=" + modfile}
+	}
+
+	// The overlay: one extra file in the package importing the kernel.
+	var extra, src string
+	if o.Test {
+		extra = filepath.Join(p.Dir, "zz_brique_test.go")
+		src = fmt.Sprintf("package %s_test\n\nimport _ %q\n", p.Name, KernelPackage)
+	} else {
+		extra = filepath.Join(p.Dir, "zz_brique.go")
+		src = fmt.Sprintf("package main\n\nimport _ %q\n", KernelPackage)
+	}
+	srcPath := filepath.Join(tmp, "inject.go")
+	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
+		return nil, err
+	}
+	ov, _ := json.Marshal(map[string]map[string]string{"Replace": {extra: srcPath}})
+	ovPath := filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(ovPath, ov, 0o644); err != nil {
+		return nil, err
+	}
+
+	out := o.Output
+	if out == "" {
+		base := filepath.Base(p.ImportPath)
+		if o.Test {
+			base += ".test"
+		}
+		out = base + ".img"
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(mustAbs(o.Dir), out)
+	}
+	elfPath := filepath.Join(tmp, "prog.elf")
+	args := []string{"build"}
+	if o.Test {
+		args = []string{"test", "-c"}
+	}
+	args = append(args, modArgs...)
+	args = append(args, "-overlay="+ovPath, "-trimpath", "-ldflags=-s -w -E "+EntrySymbol, "-o", elfPath)
+	args = append(args, o.GoFlags...)
+	args = append(args, pkgArg(p))
+	logf("brique: building %s (go %s)", p.ImportPath, strings.Join(args[:len(args)-1], " "))
+	cmd := exec.Command(goTool(), args...)
+	cmd.Dir = runDir
+	cmd.Env = buildEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%w: go %s: %v\n%s", ErrBuild, args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	if o.Test {
+		if _, err := os.Stat(elfPath); err != nil {
+			return nil, fmt.Errorf("%w: %s has no test files", ErrBuild, p.ImportPath)
+		}
+	}
+	raw, err := os.ReadFile(elfPath)
+	if err != nil {
+		return nil, err
+	}
+	rewritten, rep, err := image.Rewrite(raw)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := image.NewMetadata(rewritten, rep)
+	if err != nil {
+		return nil, err
+	}
+	meta.Package = p.ImportPath
+	meta.Bricks = []string{"kernel"}
+	final := image.AppendTrailer(rewritten, meta)
+	if err := writeAtomic(out, final); err != nil {
+		return nil, err
+	}
+	res := &Result{Path: out, Package: p.ImportPath, Size: int64(len(final)), Report: rep, Duration: time.Since(start)}
+	logf("brique: rewrote %d system call sites; wrote %s (%d KiB) in %v", len(rep.Sites), out, (res.Size+1023)/1024, res.Duration.Round(time.Millisecond))
+	return res, nil
+}
+
+func pkgArg(p *pkgInfo) string {
+	if p.Goroot {
+		return p.ImportPath
+	}
+	return p.Dir
+}
+
+func mustAbs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+func goTool() string {
+	if g := os.Getenv("BRIQUE_GO"); g != "" {
+		return g
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// buildEnv is the environment of the go command: a static linux/amd64
+// binary using only baseline (SSE) instructions, since the library OS saves
+// FP state with FXSAVE and does not enable AVX.
+func buildEnv() []string {
+	env := os.Environ()
+	return append(env, "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOFLAGS=-buildvcs=false", "GOWORK=off")
+}
+
+func listPackage(dir, pkg string) (*pkgInfo, error) {
+	cmd := exec.Command(goTool(), "list", "-json=Dir,Name,ImportPath,Goroot,Module", pkg)
+	cmd.Dir = dir
+	cmd.Env = buildEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, fmt.Errorf("%w: cannot find package %q: %s", ErrBuild, pkg, msg)
+	}
+	var p pkgInfo
+	dec := json.NewDecoder(bytes.NewReader(out))
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("go list %s: %w", pkg, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%q matches several packages: name one", pkg)
+	}
+	return &p, nil
+}
+
+// tempModfile writes a copy of the user's go.mod (and go.sum) that requires
+// the library OS from root.
+func tempModfile(tmp, gomod, root string) (string, error) {
+	if gomod == "" {
+		return "", fmt.Errorf("the package is not in a Go module: run `go mod init` in its directory first")
+	}
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", err
+	}
+	b = append(b, fmt.Sprintf("\nrequire %s v0.0.0\n\nreplace %s => %s\n", brique.ModulePath, brique.ModulePath, root)...)
+	mf := filepath.Join(tmp, "go.mod")
+	if err := os.WriteFile(mf, b, 0o644); err != nil {
+		return "", err
+	}
+	sum, err := os.ReadFile(strings.TrimSuffix(gomod, ".mod") + ".sum")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
+		return "", err
+	}
+	return mf, nil
+}
+
+// guestModule extracts the embedded library OS into the user cache (once
+// per content hash) and returns the module root.
+func guestModule() (string, error) {
+	h := sha256.New()
+	var files []string
+	err := fs.WalkDir(brique.GuestSources, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			files = append(files, path)
+			b, _ := brique.GuestSources.ReadFile(path)
+			fmt.Fprintf(h, "%s %d\n", path, len(b))
+			h.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	root := filepath.Join(cache, "brique", "src-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+		return root, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		return "", fmt.Errorf("creating the brique cache: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(root), ".extract-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	for _, f := range files {
+		b, _ := brique.GuestSources.ReadFile(f)
+		dst := filepath.Join(tmp, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	mod := fmt.Sprintf("module %s\n\ngo 1.26\n", brique.ModulePath)
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(mod), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, root); err != nil {
+		if _, serr := os.Stat(filepath.Join(root, "go.mod")); serr == nil {
+			return root, nil // another brique won the race
+		}
+		return "", err
+	}
+	return root, nil
+}
+
+func writeAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".brique-*.img")
+	if err != nil {
+		return fmt.Errorf("writing the image: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("writing the image: %w", err)
+	}
+	if err := f.Chmod(0o755); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"brique.dev/brique/builder"
+	bimage "brique.dev/brique/image"
+	"brique.dev/brique/monitor"
+)
+
+func cmdBuild(args []string, stderr io.Writer) error {
+	fs := newFlags("build", "build [-o IMAGE] [PKG]", stderr)
+	out := fs.String("o", "", "write the image to `IMAGE` (default: the package name + .img)")
+	quiet := fs.Bool("q", false, "print nothing but errors")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return usagef("build takes one package, got %d", fs.NArg())
+	}
+	o := builder.Options{Package: fs.Arg(0), Output: *out, Log: stderr}
+	if *quiet {
+		o.Log = nil
+	}
+	_, err := builder.Build(o)
+	return err
+}
+
+// memFlag parses -m values like docker: 64, 64m, 64M, 64MiB, 1g.
+type memFlag struct{ mib int }
+
+func (m *memFlag) String() string {
+	if m.mib == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%dM", m.mib)
+}
+
+func (m *memFlag) Set(s string) error {
+	v, err := parseMemory(s)
+	if err != nil {
+		return err
+	}
+	m.mib = v
+	return nil
+}
+
+func parseMemory(s string) (int, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1
+	for _, suf := range []struct {
+		s string
+		m int
+	}{{"gib", 1024}, {"gb", 1024}, {"g", 1024}, {"mib", 1}, {"mb", 1}, {"m", 1}} {
+		if strings.HasSuffix(t, suf.s) {
+			t, mult = strings.TrimSuffix(t, suf.s), suf.m
+			break
+		}
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid memory size %q: use a number of MiB like 64M or 1G", s)
+	}
+	return n * mult, nil
+}
+
+// envFlag collects -e KEY=VALUE (or -e KEY to pass the host's value).
+type envFlag []string
+
+func (e *envFlag) String() string { return strings.Join(*e, ",") }
+
+func (e *envFlag) Set(s string) error {
+	if s == "" || strings.HasPrefix(s, "=") {
+		return fmt.Errorf("invalid environment variable %q: use KEY=VALUE", s)
+	}
+	if !strings.Contains(s, "=") {
+		v, ok := os.LookupEnv(s)
+		if !ok {
+			return nil // like docker: an unset host variable is skipped
+		}
+		s += "=" + v
+	}
+	*e = append(*e, s)
+	return nil
+}
+
+type runFlags struct {
+	mem   memFlag
+	env   envFlag
+	debug bool
+	stats bool
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
+	fs := newFlags("run", "run [-m SIZE] [-e KEY=VALUE]... IMAGE|PKG [-- ARGS...]", stderr)
+	var rf runFlags
+	fs.Var(&rf.mem, "m", fmt.Sprintf("guest memory `SIZE` (e.g. 16M, 1G; default %dM)", monitor.DefaultMemoryMiB))
+	fs.Var(&rf.mem, "memory", "same as -m")
+	fs.Var(&rf.env, "e", "set environment variable `KEY=VALUE` in the guest (repeatable)")
+	fs.Var(&rf.env, "env", "same as -e")
+	fs.BoolVar(&rf.debug, "debug", false, "show library OS diagnostics (unimplemented system calls, ...)")
+	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits and guest memory use on exit")
+	if err := parseFlags(fs, args); err != nil {
+		return 0, err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return 0, usagef("run needs an image or a package (see 'brique run -h')")
+	}
+	target, progArgs := rest[0], rest[1:]
+	if len(progArgs) > 0 && progArgs[0] == "--" {
+		progArgs = progArgs[1:]
+	}
+	img, cleanup, err := openOrBuild(target, stderr)
+	if err != nil {
+		return 0, err
+	}
+	defer cleanup()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	name := strings.TrimSuffix(filepath.Base(target), ".img")
+	res, err := monitor.Run(monitor.Config{
+		Image:     img,
+		MemoryMiB: rf.mem.mib,
+		Args:      append([]string{name}, progArgs...),
+		Env:       rf.env,
+		Stdout:    stdout,
+		Stderr:    stderr,
+		Debug:     rf.debug,
+		Signals:   sigs,
+	})
+	if err != nil {
+		return 0, err
+	}
+	if rf.stats {
+		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, total %v; %d VM exits; guest allocated %d KiB beyond its image\n",
+			res.ExitCode, res.Setup.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.FramesPeak*4)
+	}
+	return res.ExitCode, nil
+}
+
+// openOrBuild opens target as an image file, or builds it as a package.
+func openOrBuild(target string, stderr io.Writer) (*bimage.Image, func(), error) {
+	nop := func() {}
+	st, err := os.Stat(target)
+	if err == nil && st.Mode().IsRegular() {
+		img, err := bimage.Open(target)
+		return img, nop, err
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nop, err
+	}
+	if err != nil && (strings.HasSuffix(target, ".img") || !looksLikePackage(target)) {
+		return nil, nop, fmt.Errorf("%s: no such image or package", target)
+	}
+	tmp, err := os.MkdirTemp("", "brique-run-")
+	if err != nil {
+		return nil, nop, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	r, err := builder.Build(builder.Options{Package: target, Output: filepath.Join(tmp, "prog.img"), Log: quietLog(stderr)})
+	if err != nil {
+		cleanup()
+		return nil, nop, err
+	}
+	img, err := bimage.Open(r.Path)
+	if err != nil {
+		cleanup()
+		return nil, nop, err
+	}
+	return img, cleanup, nil
+}
+
+// looksLikePackage accepts import paths and relative package paths.
+func looksLikePackage(s string) bool {
+	return s == "." || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.Contains(s, "/") || !strings.Contains(s, ".")
+}
+
+// quietLog drops the build progress lines of `brique run PKG` unless
+// BRIQUE_VERBOSE is set: run should print what the program prints.
+func quietLog(w io.Writer) io.Writer {
+	if os.Getenv("BRIQUE_VERBOSE") != "" {
+		return w
+	}
+	return nil
+}
+
+func cmdTest(args []string, stdout, stderr io.Writer) (int, error) {
+	fs := newFlags("test", "test [-run REGEXP] [-v] [-count N] [-short] [-m SIZE] PKG...", stderr)
+	runRe := fs.String("run", "", "run only tests matching `REGEXP`")
+	skipRe := fs.String("skip", "", "skip tests matching `REGEXP`")
+	verbose := fs.Bool("v", false, "verbose: print every test's output")
+	count := fs.Int("count", 0, "run each test `N` times")
+	short := fs.Bool("short", false, "tell long-running tests to shorten their run time")
+	timeout := fs.Duration("timeout", 10*time.Minute, "fail a test binary that runs longer than `d`")
+	var mem memFlag
+	fs.Var(&mem, "m", "guest memory `SIZE` per test image (default 256M)")
+	if err := parseFlags(fs, args); err != nil {
+		return 0, err
+	}
+	if fs.NArg() == 0 {
+		return 0, usagef("test needs at least one package")
+	}
+	if mem.mib == 0 {
+		mem.mib = 256
+	}
+	testArgs := []string{"-test.timeout=" + timeout.String()}
+	if *runRe != "" {
+		testArgs = append(testArgs, "-test.run="+*runRe)
+	}
+	if *skipRe != "" {
+		testArgs = append(testArgs, "-test.skip="+*skipRe)
+	}
+	if *verbose {
+		testArgs = append(testArgs, "-test.v=true")
+	}
+	if *count > 0 {
+		testArgs = append(testArgs, fmt.Sprintf("-test.count=%d", *count))
+	}
+	if *short {
+		testArgs = append(testArgs, "-test.short=true")
+	}
+	failed := false
+	for _, pkg := range fs.Args() {
+		if !testOne(pkg, testArgs, mem.mib, *verbose, stdout, stderr) {
+			failed = true
+		}
+	}
+	if failed {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// testOne builds and boots one package's tests and prints go test's
+// summary line.
+func testOne(pkg string, testArgs []string, mib int, verbose bool, stdout, stderr io.Writer) bool {
+	start := time.Now()
+	tmp, err := os.MkdirTemp("", "brique-test-")
+	if err != nil {
+		fmt.Fprintf(stderr, "brique: %v\n", err)
+		return false
+	}
+	defer os.RemoveAll(tmp)
+	r, err := builder.Build(builder.Options{Package: pkg, Test: true, Output: filepath.Join(tmp, "test.img")})
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL\t%s [build failed]\n%v\n", pkg, err)
+		return false
+	}
+	img, err := bimage.Open(r.Path)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL\t%s [bad image]\n%v\n", pkg, err)
+		return false
+	}
+	var buf bytes.Buffer
+	out, errw := io.Writer(&buf), io.Writer(&buf)
+	if verbose {
+		out, errw = stdout, stdout
+	}
+	res, err := monitor.Run(monitor.Config{Image: img, MemoryMiB: mib, Args: append([]string{r.Package + ".test"}, testArgs...), Stdout: out, Stderr: errw})
+	elapsed := time.Since(start).Seconds()
+	if err != nil {
+		stdout.Write(buf.Bytes())
+		fmt.Fprintf(stdout, "FAIL\t%s\t%.3fs\nbrique: %v\n", r.Package, elapsed, err)
+		return false
+	}
+	if res.ExitCode != 0 {
+		stdout.Write(buf.Bytes())
+		fmt.Fprintf(stdout, "FAIL\t%s\t%.3fs\n", r.Package, elapsed)
+		return false
+	}
+	fmt.Fprintf(stdout, "ok  \t%s\t%.3fs\n", r.Package, elapsed)
+	return true
+}

@@ -1,0 +1,133 @@
+package kernel
+
+import "brique.dev/brique/abi"
+
+const pageMask = abi.PageSize - 1
+
+// sysMmapImpl implements mmap(2) for private anonymous memory.
+func sysMmapImpl(t *thread) int64 {
+	addr, n, prot, flags := uintptr(t.regs.rdi), uintptr(t.regs.rsi), uint32(t.regs.rdx), uint32(t.regs.r10)
+	if flags&mapAnonymous == 0 {
+		return -eNODEV // file mappings: not supported
+	}
+	if flags&mapShared != 0 && flags&mapPrivate != 0 || n == 0 || addr&pageMask != 0 {
+		return -eINVAL
+	}
+	n = (n + pageMask) &^ pageMask
+	if n == 0 || n > userMax-userMin {
+		return -eNOMEM
+	}
+	fixed := flags&(mapFixed|mapFixedNoRe) != 0
+	switch {
+	case fixed:
+		if addr < userMin || addr+n > userMax || addr+n < addr {
+			return -eINVAL
+		}
+		if flags&mapFixedNoRe != 0 && !rangeFree(addr, addr+n) {
+			return -eEXIST
+		}
+	case addr >= userMin && addr+n <= userMax && addr+n > addr && rangeFree(addr, addr+n):
+		// Honour the hint (the Go heap places its arenas by hint).
+	default:
+		addr = findFree(n)
+		if addr == 0 {
+			return -eNOMEM
+		}
+	}
+	if !vmaMap(addr, n, prot, false) {
+		return -eNOMEM
+	}
+	return int64(addr)
+}
+
+// findFree returns a free range of n bytes below mmapNext.
+func findFree(n uintptr) uintptr {
+	for a := mmapNext - n; a >= userMin && a < mmapNext; a -= n {
+		if rangeFree(a, a+n) {
+			mmapNext = a
+			return a
+		}
+	}
+	return 0
+}
+
+// sysMunmapImpl implements munmap(2).
+func sysMunmapImpl(t *thread) int64 {
+	addr, n := uintptr(t.regs.rdi), uintptr(t.regs.rsi)
+	if addr&pageMask != 0 || n == 0 {
+		return -eINVAL
+	}
+	n = (n + pageMask) &^ pageMask
+	if addr < userMin || addr+n > userMax || addr+n < addr {
+		return -eINVAL
+	}
+	if unmapPages(addr, addr+n) {
+		flushTLB()
+	}
+	if !carve(addr, addr+n) {
+		return -eNOMEM
+	}
+	return 0
+}
+
+// sysMprotectImpl implements mprotect(2).
+func sysMprotectImpl(t *thread) int64 {
+	addr, n, prot := uintptr(t.regs.rdi), uintptr(t.regs.rsi), uint32(t.regs.rdx)
+	if addr&pageMask != 0 {
+		return -eINVAL
+	}
+	n = (n + pageMask) &^ pageMask
+	end := addr + n
+	if addr < userMin || end > userMax || end < addr {
+		return -eINVAL
+	}
+	for a := addr; a < end; {
+		i := findVMA(a)
+		if i < 0 {
+			return -eNOMEM
+		}
+		a = vmas[i].end
+	}
+	if !carve(addr, end) || !insertVMA(addr, end, prot) {
+		return -eNOMEM
+	}
+	// Rewrite present entries with the new rights.
+	changed := false
+	flags := pteFlags(prot)
+	for va := addr; va < end; va += abi.PageSize {
+		e := pte(va, false)
+		if e == 0 {
+			continue
+		}
+		if v := load64(e); v&ptePresent != 0 {
+			store64(e, v&pteAddr|flags)
+			changed = true
+		}
+	}
+	if changed {
+		flushTLB()
+	}
+	return 0
+}
+
+// sysMadviseImpl implements madvise(2) as a hint: MADV_DONTNEED does not
+// unmap (a TLB flush costs more than the memory it would return); the Go
+// runtime does not rely on the pages reading back as zero.
+func sysMadviseImpl(t *thread) int64 { return 0 }
+
+// sysMincoreImpl implements mincore(2): every mapped page is resident.
+func sysMincoreImpl(t *thread) int64 {
+	addr, n, vec := uintptr(t.regs.rdi), uintptr(t.regs.rsi), uintptr(t.regs.rdx)
+	pages := (n + pageMask) / abi.PageSize
+	if !userPrepare(vec, pages, true) {
+		return -eFAULT
+	}
+	for i := uintptr(0); i < pages; i++ {
+		store8(vec+i, 1)
+	}
+	_ = addr
+	return 0
+}
+
+// sysBrkImpl implements brk(2): no heap segment, like a failed brk.
+func sysBrkImpl(t *thread) int64 { return 0 }

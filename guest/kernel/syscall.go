@@ -1,0 +1,100 @@
+package kernel
+
+import "brique.dev/brique/abi"
+
+// System call dispatch. The table maps Linux x86-64 system call numbers
+// (arch/x86/entry/syscalls/syscall_64.tbl) to handlers; see sys_table.go.
+
+// Linux errno values (asm-generic/errno-base.h, errno.h).
+const (
+	ePERM      = 1
+	eNOENT     = 2
+	eSRCH      = 3
+	eINTR      = 4
+	eIO        = 5
+	eBADF      = 9
+	eAGAIN     = 11
+	eNOMEM     = 12
+	eACCES     = 13
+	eFAULT     = 14
+	eEXIST     = 17
+	eNOTDIR    = 20
+	eISDIR     = 21
+	eINVAL     = 22
+	eMFILE     = 24
+	eNOTTY     = 25
+	eSPIPE     = 29
+	eROFS      = 30
+	ePIPE      = 32
+	eRANGE     = 34
+	eNOSYS     = 38
+	eNOTSUP    = 95
+	eTIMEDOUT  = 110
+	eNODEV     = 19
+	eOPNOTSUPP = 95
+)
+
+// sysFunc handles one system call for thread t; arguments are in t.regs
+// (rdi, rsi, rdx, r10, r8, r9). It returns the result or a negated errno, or
+// blockedRet after block(). Restricted context (see doc.go).
+type sysFunc func(t *thread) int64
+
+// Registered lets bricks linked into the image (network, files) add system
+// calls at init time, before the program's main runs.
+func Register(nr int, f func(a0, a1, a2, a3, a4, a5 uint64) int64) {
+	if nr >= 0 && nr < len(extTable) {
+		extTable[nr] = f
+	}
+}
+
+var extTable [512]func(a0, a1, a2, a3, a4, a5 uint64) int64
+
+var enosysLogged [512]bool
+
+// syscallGo is called by syscallEntry for the current thread.
+func syscallGo() {
+	t := &threads[cur]
+	t.fxValid = 0
+	dispatch(t, false)
+	if t.state != thRunnable {
+		schedule(false)
+		return
+	}
+	if upcall[abiUpcallWanted] != 0 {
+		upcall[abiUpcallWanted] = 0
+		schedule(true)
+		return
+	}
+	deliverSignals(t)
+}
+
+const abiUpcallWanted = abi.UpcallWanted / 8
+
+func dispatch(t *thread, restart bool) {
+	nr := t.regs.rax
+	r := int64(-eNOSYS)
+	switch {
+	case nr < uint64(len(sysTable)) && sysTable[nr] != nil:
+		t.restart = restart
+		r = sysTable[nr](t)
+	case nr < uint64(len(extTable)) && extTable[nr] != nil:
+		r = extTable[nr](t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9)
+	default:
+		if nr < uint64(len(enosysLogged)) && !enosysLogged[nr] {
+			enosysLogged[nr] = true
+			logStr("unimplemented system call ")
+			logInt(int64(nr))
+			if nr < uint64(len(sysNames)) && sysNames[nr] != "" {
+				logStr(" (")
+				logStr(sysNames[nr])
+				logStr(")")
+			}
+			logStr(": returning ENOSYS")
+			logFlush()
+		}
+	}
+	if r == blockedRet {
+		return
+	}
+	t.regs.rax = uint64(r)
+}

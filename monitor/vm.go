@@ -1,0 +1,421 @@
+package monitor
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/abi"
+	"brique.dev/brique/image"
+	"brique.dev/brique/monitor/kvm"
+)
+
+// Config describes one run of an image.
+type Config struct {
+	Image     *image.Image
+	MemoryMiB int      // guest RAM; DefaultMemoryMiB if 0
+	Args      []string // argv, argv[0] included
+	Env       []string // KEY=VALUE
+	Stdout    io.Writer
+	Stderr    io.Writer
+	Debug     bool // show library OS diagnostics (unimplemented system calls, ...)
+	// Signals delivers host signals (SIGINT, SIGTERM) to forward to the
+	// program; a second one stops the VM at once.
+	Signals <-chan os.Signal
+}
+
+// DefaultMemoryMiB is the guest RAM when none is asked for.
+const DefaultMemoryMiB = 64
+
+// Result is what a finished run reports.
+type Result struct {
+	ExitCode   int
+	Crashed    bool          // the guest crashed (report printed on Stderr)
+	Setup      time.Duration // from Run's start to the first guest instruction
+	Total      time.Duration
+	FramesPeak uint64 // peak 4 KiB frames the guest allocated beyond its image
+	Exits      uint64 // VM exits handled
+}
+
+// Error kinds returned by Run.
+var (
+	ErrMemory = errors.New("not enough guest memory")
+	ErrGuest  = errors.New("guest failure")
+)
+
+// Run boots cfg.Image and runs it to completion.
+func Run(cfg Config) (Result, error) {
+	start := time.Now()
+	var res Result
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	memMiB := cfg.MemoryMiB
+	if memMiB == 0 {
+		memMiB = DefaultMemoryMiB
+	}
+	if memMiB < abi.MinGuestRAM>>20 || memMiB > abi.MaxGuestRAM>>20 || memMiB%2 != 0 {
+		return res, fmt.Errorf("%w: -m %dM: guest memory must be an even number of MiB between %d and %d", ErrMemory, memMiB, abi.MinGuestRAM>>20, abi.MaxGuestRAM>>20)
+	}
+	memSize := uint64(memMiB) << 20
+
+	segs, err := cfg.Image.Segments(memSize)
+	if err != nil {
+		if errors.Is(err, image.ErrSegments) {
+			need := imageSpan(cfg.Image)
+			if need > memSize {
+				return res, fmt.Errorf("%w: the image ends at %.1f MiB but -m is %d MiB: run with -m %dM or more", ErrMemory, float64(need)/(1<<20), memMiB, roundMiB(need+(2<<20)))
+			}
+		}
+		return res, err
+	}
+	var imageEnd uint64
+	for _, s := range segs {
+		if s.Paddr < abi.ImageBase {
+			return res, fmt.Errorf("%s: segment at %#x is below %#x: not a Brique image layout; rebuild with `brique build`", cfg.Image.Path, s.Paddr, abi.ImageBase)
+		}
+		if e := (s.Paddr + s.Memsz + abi.PageSize - 1) &^ (abi.PageSize - 1); e > imageEnd {
+			imageEnd = e
+		}
+	}
+	// The image is loaded at its link address (4 MiB); RAM below it and
+	// above its end is the guest's to allocate.
+	if imageEnd > memSize {
+		return res, fmt.Errorf("%w: the image ends at %.1f MiB but -m is %d MiB: run with -m %dM or more", ErrMemory, float64(imageEnd)/(1<<20), memMiB, roundMiB(imageEnd+(2<<20)))
+	}
+
+	sys, err := kvm.Open()
+	if err != nil {
+		return res, err
+	}
+	defer sys.Close()
+	vm, err := sys.CreateVM()
+	if err != nil {
+		return res, err
+	}
+	defer vm.Close()
+
+	raw, err := unix.Mmap(-1, 0, int(memSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return res, fmt.Errorf("allocating %d MiB of guest memory: %w", memMiB, err)
+	}
+	defer unix.Munmap(raw)
+	mem := guestMem(raw)
+	if err := vm.SetUserMemory(0, 0, 0, raw); err != nil {
+		return res, err
+	}
+	for _, s := range segs {
+		copy(mem[s.Paddr:], s.Data)
+	}
+	buildPageTables(mem)
+	buildGDT(mem)
+
+	// The vCPU: KVM_RUN must be issued from one OS thread, which the
+	// preemption timer signals.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu, err := vm.CreateVCPU(0)
+	if err != nil {
+		return res, err
+	}
+	defer cpu.Close()
+	cpuid, err := sys.SupportedCPUID()
+	if err != nil {
+		return res, err
+	}
+	if err := cpu.SetCPUID2(guestCPUID(cpuid)); err != nil {
+		return res, err
+	}
+	sregs, err := cpu.GetSregs()
+	if err != nil {
+		return res, err
+	}
+	cpuState(&sregs)
+	if err := cpu.SetSregs(&sregs); err != nil {
+		return res, err
+	}
+	khz, err := cpu.GetTSCKHz()
+	if err != nil {
+		return res, err
+	}
+	tsc, err := cpu.GetMSRs([]uint32{msrTSC})
+	if err != nil {
+		return res, err
+	}
+	wall := time.Now()
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return res, err
+	}
+	var flags uint64
+	if cfg.Debug {
+		flags |= abi.BootFlagDebug
+	}
+	if err := writeBootInfo(mem, imageEnd, uint64(khz)*1000, tsc[0].Data, wall.UnixNano(), cfg.Args, cfg.Env, seed, flags); err != nil {
+		return res, err
+	}
+	regs := kvm.Regs{RIP: cfg.Image.File.Entry, RSP: abi.BootStackTop, RFLAGS: 2}
+	if err := cpu.SetRegs(&regs); err != nil {
+		return res, err
+	}
+
+	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1)}
+	v.sym, _ = image.NewSymbolizer(cfg.Image)
+	res.Setup = time.Since(start)
+	code, crashed, err := v.loop()
+	res.ExitCode, res.Crashed = code, crashed
+	res.Total = time.Since(start)
+	res.Exits = v.exits
+	res.FramesPeak, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFramesPeak)
+	return res, err
+}
+
+const msrTSC = 0x10
+
+var traceExits = os.Getenv("BRIQUE_TRACE") != ""
+
+func roundMiB(n uint64) uint64 {
+	m := (n + (1 << 20) - 1) >> 20
+	return (m + 1) &^ 1
+}
+
+// imageSpan is the highest address any PT_LOAD segment wants, unchecked
+// (only used to phrase an error).
+func imageSpan(img *image.Image) uint64 {
+	var end uint64
+	for _, p := range img.File.Progs {
+		if e := p.Paddr + p.Memsz; p.Type == 1 && e > end && e > p.Paddr {
+			end = e
+		}
+	}
+	return end
+}
+
+// guestCPUID adapts what KVM supports: the guest kernel does not enable
+// XSAVE (it saves FP state with FXSAVE), so AVX is not offered and Go picks
+// its SSE code paths.
+func guestCPUID(in []kvm.CPUIDEntry) []kvm.CPUIDEntry {
+	out := make([]kvm.CPUIDEntry, len(in))
+	copy(out, in)
+	for i := range out {
+		e := &out[i]
+		switch e.Function {
+		case 1:
+			e.ECX &^= 1<<27 | 1<<26 | 1<<28 // OSXSAVE, XSAVE, AVX
+		case 7:
+			if e.Index == 0 {
+				e.EBX &^= 1<<5 | 1<<16 | 1<<17 | 1<<28 | 1<<30 | 1<<31 | 1<<21 | 1<<26 | 1<<27 // AVX2, AVX-512*
+				e.ECX &^= 1<<1 | 1<<6 | 1<<11 | 1<<12 | 1<<14 // AVX-512 VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ
+			}
+		}
+	}
+	return out
+}
+
+// vcpu runs the guest's only vCPU.
+type vcpu struct {
+	cfg   Config
+	mem   guestMem
+	cpu   *kvm.VCPU
+	run   *kvm.RunData
+	sym   *image.Symbolizer
+	tid   int
+	pid   int
+	exits uint64
+
+	running atomic.Bool // in KVM_RUN (not halted in the monitor)
+	kicked  atomic.Bool
+	stopped atomic.Bool
+	sigs    int // host signals received
+	wake    chan struct{}
+}
+
+// loop runs the vCPU until the program exits or crashes.
+func (v *vcpu) loop() (code int, crashed bool, err error) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go v.ticker(done, &wg)
+	defer func() {
+		close(done)
+		wg.Wait()
+	}()
+
+	for {
+		if len(hostSignalQueue) > 0 {
+			if c, stop := v.hostSignals(); stop {
+				return c, false, nil
+			}
+		}
+		v.running.Store(true)
+		err := v.cpu.Run()
+		v.running.Store(false)
+		v.exits++
+		if traceExits {
+			r, _ := v.cpu.GetRegs()
+			fmt.Fprintf(v.cfg.Stderr, "exit %d err=%v reason=%v rip=%#x %s rax=%#x rsp=%#x\n", v.exits, err, v.run.ExitReason(), r.RIP, v.describe(r.RIP), r.RAX, r.RSP)
+			if v.exits > 200 {
+				return 1, false, fmt.Errorf("trace limit")
+			}
+		}
+		if err != nil {
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				if c, stop := v.hostSignals(); stop {
+					return c, false, nil
+				}
+				if err := v.preempt(); err != nil {
+					return abi.ExitMonitor, false, err
+				}
+				continue
+			}
+			return abi.ExitMonitor, false, err
+		}
+		switch r := v.run.ExitReason(); r {
+		case kvm.ExitMMIO:
+			mm := v.run.MMIO()
+			if !mm.Write() || mm.PhysAddr < abi.HypercallBase || mm.PhysAddr >= abi.HypercallBase+abi.HypercallSize || mm.Len != 8 {
+				return v.crashReport(fmt.Sprintf("the guest accessed unbacked memory at %#x (%d bytes, write=%v)", mm.PhysAddr, mm.Len, mm.Write()))
+			}
+			nr := (mm.PhysAddr - abi.HypercallBase) / 8
+			arg := leU64(mm.Data[:])
+			code, exit, crashed, err := v.hypercall(nr, arg)
+			if exit || err != nil {
+				return code, crashed, err
+			}
+		case kvm.ExitShutdown:
+			return v.crashReport("the guest CPU shut down (triple fault): the library OS could not handle an exception")
+		case kvm.ExitInternalError:
+			ie := v.run.InternalError()
+			return v.crashReport(fmt.Sprintf("KVM internal error (%s): the guest executed code the hypervisor cannot run (on kvm-pvm: an SSE instruction at CPL 0)", ie))
+		case kvm.ExitFailEntry:
+			return v.crashReport(fmt.Sprintf("KVM could not enter the guest (hardware reason %#x): bad CPU state", v.run.FailEntry().HardwareEntryFailureReason))
+		case kvm.ExitIO, kvm.ExitHLT:
+			return v.crashReport(fmt.Sprintf("unexpected %s exit: the guest executed a privileged instruction", r))
+		default:
+			return v.crashReport(fmt.Sprintf("unexpected VM exit %s", r))
+		}
+	}
+}
+
+// ticker interrupts KVM_RUN every preemption period (and on host signals)
+// by signalling the vCPU thread: KVM_RUN then returns EINTR.
+func (v *vcpu) ticker(done <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	t := time.NewTicker(abi.PreemptPeriodNS)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if v.running.Load() {
+				v.kick()
+			}
+		case s, ok := <-v.cfg.Signals:
+			if !ok {
+				v.cfg.Signals = nil
+				continue
+			}
+			v.pendingSignal(s)
+			select {
+			case v.wake <- struct{}{}:
+			default:
+			}
+			v.kick()
+		}
+	}
+}
+
+func (v *vcpu) kick() {
+	v.kicked.Store(true)
+	_ = unix.Tgkill(v.pid, v.tid, unix.SIGURG)
+}
+
+var hostSignalQueue = make(chan unix.Signal, 4)
+
+func (v *vcpu) pendingSignal(s os.Signal) {
+	sig, ok := s.(unix.Signal)
+	if !ok {
+		return
+	}
+	select {
+	case hostSignalQueue <- sig:
+	default:
+	}
+}
+
+// hostSignals forwards queued host signals to the guest; a second one
+// stops the VM (exit 128+sig).
+func (v *vcpu) hostSignals() (int, bool) {
+	for {
+		select {
+		case sig := <-hostSignalQueue:
+			v.sigs++
+			if v.sigs > 1 {
+				fmt.Fprintf(v.cfg.Stderr, "brique: second %v: stopping the VM\n", sig)
+				return 128 + int(sig), true
+			}
+			v.mem.put64(abi.BootInfoAddr+abi.BootInfoSignal, uint64(sig))
+		default:
+			return 0, false
+		}
+	}
+}
+
+// preempt redirects the vCPU to the guest's upcall entry, unless the guest
+// is inside code that must not be interrupted (then it asks the guest to
+// reschedule when it leaves it).
+func (v *vcpu) preempt() error {
+	m := v.mem
+	entry, _ := m.u64(abi.BootInfoAddr + abi.BootInfoUpcallEntry)
+	area, _ := m.u64(abi.BootInfoAddr + abi.BootInfoUpcallArea)
+	if entry == 0 || area == 0 {
+		return nil // still booting
+	}
+	if _, err := m.slice(area, abi.UpcallSize); err != nil {
+		return fmt.Errorf("guest published a bad upcall area: %w", err)
+	}
+	if busy, _ := m.u64(area + abi.UpcallBusy); busy != 0 {
+		m.put64(area+abi.UpcallWanted, 1)
+		return nil
+	}
+	regs, err := v.cpu.GetRegs()
+	if err != nil {
+		return err
+	}
+	if regs.RIP < abi.PageSize || (regs.RSP >= abi.ISTStackTop-0x2000 && regs.RSP <= abi.ISTStackTop) {
+		m.put64(area+abi.UpcallWanted, 1)
+		return nil
+	}
+	for i := uint64(0); i < 2; i++ {
+		a, _ := m.u64(abi.BootInfoAddr + abi.BootInfoNoPreempt + 8*i)
+		if regs.RIP >= a && regs.RIP < a+abi.NoPreemptLen {
+			m.put64(area+abi.UpcallWanted, 1)
+			return nil
+		}
+	}
+	m.put64(area+abi.UpcallRIP, regs.RIP)
+	m.put64(area+abi.UpcallRSP, regs.RSP)
+	m.put64(area+abi.UpcallRFLAGS, regs.RFLAGS)
+	regs.RIP = entry
+	return v.cpu.SetRegs(&regs)
+}
+
+func leU64(b []byte) uint64 {
+	var v uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
