@@ -216,7 +216,7 @@ func guestCPUID(in []kvm.CPUIDEntry) []kvm.CPUIDEntry {
 		case 7:
 			if e.Index == 0 {
 				e.EBX &^= 1<<5 | 1<<16 | 1<<17 | 1<<28 | 1<<30 | 1<<31 | 1<<21 | 1<<26 | 1<<27 // AVX2, AVX-512*
-				e.ECX &^= 1<<1 | 1<<6 | 1<<11 | 1<<12 | 1<<14 // AVX-512 VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ
+				e.ECX &^= 1<<1 | 1<<6 | 1<<11 | 1<<12 | 1<<14                                  // AVX-512 VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ
 			}
 		}
 	}

@@ -10,6 +10,7 @@ func hypercall(nr uintptr, arg uint64)
 func rdtsc() uint64
 func fxsave(addr uintptr)
 func rdrand() (v uint64, ok bool)
+
 //go:noescape
 func entryAddrs(t *[entryAddrCount]uintptr)
 
