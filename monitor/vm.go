@@ -183,6 +183,8 @@ func Run(cfg Config) (Result, error) {
 
 const msrTSC = 0x10
 
+// traceExits (BRIQUE_TRACE=1) prints every VM exit, for debugging the
+// library OS; it stops the run after 200 exits.
 var traceExits = os.Getenv("BRIQUE_TRACE") != ""
 
 func roundMiB(n uint64) uint64 {
@@ -202,26 +204,11 @@ func imageSpan(img *image.Image) uint64 {
 	return end
 }
 
-// guestCPUID adapts what KVM supports: the guest kernel does not enable
-// XSAVE (it saves FP state with FXSAVE), so AVX is not offered and Go picks
-// its SSE code paths.
-func guestCPUID(in []kvm.CPUIDEntry) []kvm.CPUIDEntry {
-	out := make([]kvm.CPUIDEntry, len(in))
-	copy(out, in)
-	for i := range out {
-		e := &out[i]
-		switch e.Function {
-		case 1:
-			e.ECX &^= 1<<27 | 1<<26 | 1<<28 // OSXSAVE, XSAVE, AVX
-		case 7:
-			if e.Index == 0 {
-				e.EBX &^= 1<<5 | 1<<16 | 1<<17 | 1<<28 | 1<<30 | 1<<31 | 1<<21 | 1<<26 | 1<<27 // AVX2, AVX-512*
-				e.ECX &^= 1<<1 | 1<<6 | 1<<11 | 1<<12 | 1<<14                                  // AVX-512 VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ
-			}
-		}
-	}
-	return out
-}
+// guestCPUID is what KVM supports, unchanged. On kvm-pvm, CPUID executed
+// at CPL 3 is not intercepted (the guest sees the host's CPUID), so the
+// guest kernel must cope with whatever the CPU offers: it saves FP state
+// with XSAVE for every component enabled in XCR0 (guest/kernel/fpu.go).
+func guestCPUID(in []kvm.CPUIDEntry) []kvm.CPUIDEntry { return in }
 
 // vcpu runs the guest's only vCPU.
 type vcpu struct {
@@ -264,7 +251,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 		v.exits++
 		if traceExits {
 			r, _ := v.cpu.GetRegs()
-			fmt.Fprintf(v.cfg.Stderr, "exit %d err=%v reason=%v rip=%#x %s rax=%#x rsp=%#x\n", v.exits, err, v.run.ExitReason(), r.RIP, v.describe(r.RIP), r.RAX, r.RSP)
+			if err == nil && v.run.ExitReason() == kvm.ExitMMIO { mm := v.run.MMIO(); fmt.Fprintf(v.cfg.Stderr, "hc %#x\n", mm.PhysAddr) } else { fmt.Fprintf(v.cfg.Stderr, "exit %d err=%v reason=%v rip=%#x %s\n", v.exits, err, v.run.ExitReason(), r.RIP, v.describe(r.RIP)) }
 			if v.exits > 200 {
 				return 1, false, fmt.Errorf("trace limit")
 			}
@@ -394,7 +381,12 @@ func (v *vcpu) preempt() error {
 	if err != nil {
 		return err
 	}
-	if regs.RIP < abi.PageSize || (regs.RSP >= abi.ISTStackTop-0x2000 && regs.RSP <= abi.ISTStackTop) {
+	// Not in the sled, not in a CPL 0 stub (on the IST stack), and not at
+	// the upcall entry itself: KVM_RUN returns EINTR without running the
+	// guest when a signal is already pending, and a second redirect would
+	// overwrite the saved context.
+	if regs.RIP < abi.PageSize || (regs.RSP >= abi.ISTStackTop-0x2000 && regs.RSP <= abi.ISTStackTop) ||
+		(regs.RIP >= entry && regs.RIP < entry+abi.NoPreemptLen) {
 		m.put64(area+abi.UpcallWanted, 1)
 		return nil
 	}

@@ -8,7 +8,9 @@ func rt0()
 func resume()
 func hypercall(nr uintptr, arg uint64)
 func rdtsc() uint64
-func fxsave(addr uintptr)
+func xsave(addr uintptr)
+func cpuid(leaf, sub uint32) (a, b, c, d uint32)
+func xgetbv() uint64
 func rdrand() (v uint64, ok bool)
 
 //go:noescape

@@ -45,11 +45,9 @@ func boot() {
 	zpolineInit()
 	fdInit()
 
-	for i := range threads {
-		t := &threads[i]
-		t.fxp = (addrOf(&t.fx[0]) + 15) &^ 15
-	}
+	fpuInit()
 	t := &threads[0]
+	t.fxp = mustFrame()
 	t.state = thRunnable
 	t.tid = 1
 	t.regs.rip = uint64(entry[eaRT0Linux])

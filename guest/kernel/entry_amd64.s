@@ -35,6 +35,15 @@
 	RDFSBASEQ	AX; \
 	MOVQ	AX, regs_fsbase(R11)
 
+// XSAVE_CUR saves the full extended state (x87, SSE, AVX, AVX-512: every
+// component enabled in XCR0) of the interrupted thread into *curFX.
+// Clobbers AX, CX, DX.
+#define XSAVE_CUR \
+	MOVQ	·curFX(SB), CX; \
+	MOVL	$-1, AX; \
+	MOVL	$-1, DX; \
+	XSAVE64	(CX)
+
 // KERNEL_TLS points FS at the kernel TLS (word -8 = &kg).
 #define KERNEL_TLS \
 	LEAQ	·ktls+8(SB), AX; \
@@ -86,8 +95,7 @@ TEXT ·trapEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	AX, regs_rsp(R11)
 	MOVQ	·trapInfo+trapFrame_rflags(SB), AX
 	MOVQ	AX, regs_rflags(R11)
-	MOVQ	·curFX(SB), AX
-	FXSAVE64	(AX)
+	XSAVE_CUR
 	KERNEL_TLS
 	CALL	·trapGo(SB)
 	JMP	·resume(SB)
@@ -117,8 +125,7 @@ TEXT ·upcallEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	AX, regs_rsp(R11)
 	MOVQ	·upcall+const_upcallRFLAGSOff(SB), AX
 	MOVQ	AX, regs_rflags(R11)
-	MOVQ	·curFX(SB), AX
-	FXSAVE64	(AX)
+	XSAVE_CUR
 	KERNEL_TLS
 	CALL	·upcallGo(SB)
 	JMP	·resume(SB)
@@ -132,8 +139,10 @@ TEXT ·resume(SB),NOSPLIT|NOFRAME,$0
 	CMPQ	0(AX), $0
 	JEQ	nofx
 	MOVQ	$0, (AX)
-	MOVQ	·curFX(SB), AX
-	FXRSTOR64	(AX)
+	MOVQ	·curFX(SB), CX
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XRSTOR64	(CX)
 nofx:
 	MOVQ	regs_fsbase(R11), AX
 	WRFSBASEQ	AX
@@ -186,10 +195,32 @@ TEXT ·rdtsc(SB),NOSPLIT,$0-8
 	MOVQ	AX, ret+0(FP)
 	RET
 
-// func fxsave(addr uintptr)
-TEXT ·fxsave(SB),NOSPLIT,$0-8
-	MOVQ	addr+0(FP), AX
-	FXSAVE64	(AX)
+// func xsave(addr uintptr)
+TEXT ·xsave(SB),NOSPLIT,$0-8
+	MOVQ	addr+0(FP), CX
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XSAVE64	(CX)
+	RET
+
+// func cpuid(leaf, sub uint32) (a, b, c, d uint32)
+TEXT ·cpuid(SB),NOSPLIT,$0-24
+	MOVL	leaf+0(FP), AX
+	MOVL	sub+4(FP), CX
+	CPUID
+	MOVL	AX, a+8(FP)
+	MOVL	BX, b+12(FP)
+	MOVL	CX, c+16(FP)
+	MOVL	DX, d+20(FP)
+	RET
+
+// func xgetbv() uint64
+TEXT ·xgetbv(SB),NOSPLIT,$0-8
+	MOVL	$0, CX
+	XGETBV
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+0(FP)
 	RET
 
 // func rdrand() (v uint64, ok bool)

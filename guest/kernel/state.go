@@ -30,15 +30,14 @@ const (
 
 const (
 	maxThreads = 128
-	fxAreaSize = 512 // FXSAVE64 area
 )
 
 // thread is one Linux thread (a Go M). It lives in the static table threads;
 // threads are named by index, never by pointer (see the package doc).
 type thread struct {
 	regs    regs // first: curRegs points here
-	fxp     uintptr
-	fxValid uint64 // 1: fx holds the thread's FP state, restore it on resume
+	fxp     uintptr // XSAVE area (one frame, 64-byte aligned), 0 until allocated
+	fxValid uint64  // 1: *fxp holds the thread's FP state, restore it on resume
 	state   uint64
 	tid     int64
 
@@ -59,8 +58,6 @@ type thread struct {
 	altFlags   int32
 
 	clearTID uintptr // CLONE_CHILD_CLEARTID address
-
-	fx [fxAreaSize + 16]byte
 }
 
 // Kernel-wide state used by the assembly. Offsets come from go_asm.h.

@@ -272,7 +272,7 @@ func deliver(t *thread, sig int, code int32, addr uint64) bool {
 	}
 	fx := t.fxp
 	if t.fxValid == 0 {
-		fxsave(fx) // FP state is dead across a system call: save what is there
+		xsave(fx) // FP state is dead across a system call: save what is there
 	}
 	sp := uintptr(t.regs.rsp)
 	if a.flags&saOnstack != 0 && t.altSize != 0 && !onAltStack(t, sp) {
@@ -280,17 +280,17 @@ func deliver(t *thread, sig int, code int32, addr uint64) bool {
 	} else {
 		sp -= 128 // red zone
 	}
-	sp -= fxAreaSize
+	sp -= xsaveSize
 	sp &^= 63
 	fpAddr := sp
 	const frameSize = 8 + ucSize + 128
 	sp -= frameSize
 	sp &^= 15
 	sp -= 8
-	if !userPrepare(sp, fpAddr+fxAreaSize-sp, true) {
+	if !userPrepare(sp, fpAddr+xsaveSize-sp, true) {
 		crashWith(abi.CrashException, uint64(sig), 0, uint64(sp), &t.regs, "cannot deliver a signal: bad signal stack")
 	}
-	copyMem(fpAddr, fx, fxAreaSize)
+	copyMem(fpAddr, fx, xsaveSize)
 	frame := sp
 	memclr(frame, frameSize)
 	store64(frame, a.restorer)
@@ -388,10 +388,9 @@ func sysRtSigreturnImpl(t *thread) int64 {
 	r.rip = load64(sc + scRIP)
 	const userFlags = 0x0DD5 // CF PF AF ZF SF TF? no: CF|PF|AF|ZF|SF|DF|OF
 	r.rflags = r.rflags&^userFlags | load64(sc+scEFLAGS)&userFlags | 0x202
-	if fp := uintptr(load64(sc + scFpstate)); fp != 0 && userPrepare(fp, fxAreaSize, false) {
-		copyMem(t.fxp, fp, fxAreaSize)
-		// MXCSR reserved bits must be zero or FXRSTOR faults.
-		store32(t.fxp+24, load32(t.fxp+24)&0xFFFF)
+	if fp := uintptr(load64(sc + scFpstate)); fp != 0 && userPrepare(fp, xsaveSize, false) {
+		copyMem(t.fxp, fp, xsaveSize)
+		sanitizeXsave(t.fxp)
 		t.fxValid = 1
 	}
 	t.sigmask = load64(uc+ucSigmask) &^ (sigBit(sigKILL) | sigBit(sigSTOP))

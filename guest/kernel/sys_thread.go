@@ -29,6 +29,11 @@ func sysCloneImpl(t *thread) int64 {
 	}
 	c := &threads[idx]
 	fxp := c.fxp
+	if fxp == 0 {
+		if fxp = allocFrame(); fxp == 0 {
+			return -eAGAIN
+		}
+	}
 	*c = thread{}
 	c.fxp = fxp
 	c.regs = t.regs
