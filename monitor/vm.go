@@ -251,7 +251,12 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 		v.exits++
 		if traceExits {
 			r, _ := v.cpu.GetRegs()
-			if err == nil && v.run.ExitReason() == kvm.ExitMMIO { mm := v.run.MMIO(); fmt.Fprintf(v.cfg.Stderr, "hc %#x\n", mm.PhysAddr) } else { fmt.Fprintf(v.cfg.Stderr, "exit %d err=%v reason=%v rip=%#x %s\n", v.exits, err, v.run.ExitReason(), r.RIP, v.describe(r.RIP)) }
+			if err == nil && v.run.ExitReason() == kvm.ExitMMIO {
+				mm := v.run.MMIO()
+				fmt.Fprintf(v.cfg.Stderr, "hc %#x\n", mm.PhysAddr)
+			} else {
+				fmt.Fprintf(v.cfg.Stderr, "exit %d err=%v reason=%v rip=%#x %s\n", v.exits, err, v.run.ExitReason(), r.RIP, v.describe(r.RIP))
+			}
 			if v.exits > 200 {
 				return 1, false, fmt.Errorf("trace limit")
 			}

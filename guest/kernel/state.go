@@ -35,7 +35,7 @@ const (
 // thread is one Linux thread (a Go M). It lives in the static table threads;
 // threads are named by index, never by pointer (see the package doc).
 type thread struct {
-	regs    regs // first: curRegs points here
+	regs    regs    // first: curRegs points here
 	fxp     uintptr // XSAVE area (one frame, 64-byte aligned), 0 until allocated
 	fxValid uint64  // 1: *fxp holds the thread's FP state, restore it on resume
 	state   uint64
