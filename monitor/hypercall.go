@@ -59,6 +59,7 @@ func (v *vcpu) hypercall(nr, arg uint64) (code int, exit, crashed bool, err erro
 		c, cr, err := v.guestCrash(arg)
 		return c, true, cr, err
 	case abi.HypercallFlushTLB:
+		v.flushes++
 		if err := v.flushTLB(); err != nil {
 			return abi.ExitMonitor, true, false, err
 		}

@@ -43,6 +43,7 @@ type Result struct {
 	Total      time.Duration
 	FramesPeak uint64 // peak 4 KiB frames the guest allocated beyond its image
 	Exits      uint64 // VM exits handled
+	Flushes    uint64 // TLB flushes the guest asked for
 }
 
 // Error kinds returned by Run.
@@ -177,6 +178,7 @@ func Run(cfg Config) (Result, error) {
 	res.ExitCode, res.Crashed = code, crashed
 	res.Total = time.Since(start)
 	res.Exits = v.exits
+	res.Flushes = v.flushes
 	res.FramesPeak, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFramesPeak)
 	return res, err
 }
@@ -186,6 +188,11 @@ const msrTSC = 0x10
 // traceExits (BRIQUE_TRACE=1) prints every VM exit, for debugging the
 // library OS; it stops the run after 200 exits.
 var traceExits = os.Getenv("BRIQUE_TRACE") != ""
+
+// preemptOff (BRIQUE_PREEMPT=0) disables the preemption timer, for
+// debugging: a goroutine spinning without function calls then freezes the
+// program, as it would with GODEBUG=asyncpreemptoff=1.
+var preemptOff = os.Getenv("BRIQUE_PREEMPT") == "0"
 
 func roundMiB(n uint64) uint64 {
 	m := (n + (1 << 20) - 1) >> 20
@@ -226,6 +233,7 @@ type vcpu struct {
 	stopped atomic.Bool
 	sigs    int // host signals received
 	wake    chan struct{}
+	flushes uint64
 }
 
 // loop runs the vCPU until the program exits or crashes.
@@ -311,7 +319,7 @@ func (v *vcpu) ticker(done <-chan struct{}, wg *sync.WaitGroup) {
 		case <-done:
 			return
 		case <-t.C:
-			if v.running.Load() {
+			if v.running.Load() && !preemptOff {
 				v.kick()
 			}
 		case s, ok := <-v.cfg.Signals:

@@ -146,8 +146,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	if rf.stats {
-		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, total %v; %d VM exits; guest allocated %d KiB beyond its image\n",
-			res.ExitCode, res.Setup.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.FramesPeak*4)
+		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, total %v; %d VM exits (%d TLB flushes); guest allocated %d KiB beyond its image\n",
+			res.ExitCode, res.Setup.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.Flushes, res.FramesPeak*4)
 	}
 	return res.ExitCode, nil
 }
@@ -208,6 +208,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) (int, error) {
 	timeout := fs.Duration("timeout", 10*time.Minute, "fail a test binary that runs longer than `d`")
 	var mem memFlag
 	fs.Var(&mem, "m", "guest memory `SIZE` per test image (default 256M)")
+	fs.BoolVar(&testDebug, "debug", false, "show library OS diagnostics and VM statistics")
 	if err := parseFlags(fs, args); err != nil {
 		return 0, err
 	}
@@ -245,6 +246,8 @@ func cmdTest(args []string, stdout, stderr io.Writer) (int, error) {
 	return 0, nil
 }
 
+var testDebug bool
+
 // testOne builds and boots one package's tests and prints go test's
 // summary line.
 func testOne(pkg string, testArgs []string, mib int, verbose bool, stdout, stderr io.Writer) bool {
@@ -270,8 +273,11 @@ func testOne(pkg string, testArgs []string, mib int, verbose bool, stdout, stder
 	if verbose {
 		out, errw = stdout, stdout
 	}
-	res, err := monitor.Run(monitor.Config{Image: img, MemoryMiB: mib, Args: append([]string{r.Package + ".test"}, testArgs...), Stdout: out, Stderr: errw})
+	res, err := monitor.Run(monitor.Config{Image: img, MemoryMiB: mib, Args: append([]string{r.Package + ".test"}, testArgs...), Stdout: out, Stderr: errw, Debug: testDebug})
 	elapsed := time.Since(start).Seconds()
+	if testDebug {
+		fmt.Fprintf(stderr, "brique: %s: exit %d; %d VM exits (%d TLB flushes); guest allocated %d KiB beyond its image\n", r.Package, res.ExitCode, res.Exits, res.Flushes, res.FramesPeak*4)
+	}
 	if err != nil {
 		stdout.Write(buf.Bytes())
 		fmt.Fprintf(stdout, "FAIL\t%s\t%.3fs\nbrique: %v\n", r.Package, elapsed, err)
