@@ -147,10 +147,17 @@ nofx:
 	MOVQ	regs_fsbase(R11), AX
 	WRFSBASEQ	AX
 	LEAQ	·kstack+const_kstackSize(SB), SP
-	PUSHQ	$const_userDataSel
+	// Return to the selectors we are running with, not abi.GDTUser*: kvm-pvm
+	// runs CPL 3 with its own selectors (0x33/0x2b) and emulates, slowly
+	// (~2.4 us), an IRETQ that changes them.
+	XORL	AX, AX
+	MOVW	SS, AX
+	PUSHQ	AX
 	PUSHQ	regs_rsp(R11)
 	PUSHQ	regs_rflags(R11)
-	PUSHQ	$const_userCodeSel
+	XORL	AX, AX
+	MOVW	CS, AX
+	PUSHQ	AX
 	PUSHQ	regs_rip(R11)
 	MOVQ	regs_rax(R11), AX
 	MOVQ	regs_rbx(R11), BX

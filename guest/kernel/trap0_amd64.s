@@ -61,9 +61,7 @@ TEXT ·trapCommon0(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	48(SP), AX
 	MOVQ	AX, ·trapInfo+trapFrame_rsp(SB)
 	LEAQ	·trapEntry(SB), AX
-	MOVQ	AX, 24(SP)
-	MOVQ	$const_userCodeSel, 32(SP)
-	MOVQ	$const_userDataSel, 56(SP)
+	MOVQ	AX, 24(SP) // back to the interrupted CS/SS, at trapEntry
 	POPQ	AX
 	ADDQ	$16, SP
 	IRETQ
