@@ -65,9 +65,6 @@ func expireTimers(now int64) int64 {
 	return next
 }
 
-// upcallOnly is set while a preemption upcall schedules: see upcallGo.
-var upcallOnly bool
-
 // schedule picks the thread to resume and makes it current. With rotate,
 // the current thread goes behind the others (preemption, sched_yield).
 func schedule(rotate bool) {
@@ -89,9 +86,6 @@ func schedule(rotate bool) {
 					return
 				}
 			case thWoken:
-				if upcallOnly {
-					continue
-				}
 				t.state = thRunnable
 				t.wait = waitNone
 				setCurrent(i)
@@ -145,28 +139,14 @@ func pollDevices() {
 	}
 }
 
-// upcallGo runs on a preemption upcall from the monitor.
-//
-// KNOWN BUG (docs/known-issues.md): completing another thread's blocked
-// system call (a woken futex or nanosleep) from a preemption upcall, i.e.
-// while the preempted thread is stopped at an arbitrary instruction,
-// corrupts the Go heap in allocation-heavy multi-threaded programs; the
-// cause is not found yet. So an upcall only rotates among runnable threads,
-// unless the preempted thread has not entered the kernel for
-// starveTicks periods: then it is spinning and the threads it starves
-// (sysmon, which asks Go to preempt the spinning goroutine) must run.
+// upcallGo runs on a preemption upcall from the monitor: the current
+// thread goes behind the other runnable ones.
 func upcallGo() {
-	t := &threads[cur]
-	t.fxValid = 1
-	t.ticks++
+	threads[cur].fxValid = 1
 	upcall[abi.UpcallWanted/8] = 0
 	pollDevices()
-	upcallOnly = t.ticks < starveTicks
 	schedule(true)
-	upcallOnly = false
 }
-
-const starveTicks = 3
 
 func findThread(tid int64) *thread {
 	for i := range threads {

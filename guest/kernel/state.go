@@ -58,7 +58,6 @@ type thread struct {
 	altFlags   int32
 
 	clearTID uintptr // CLONE_CHILD_CLEARTID address
-	ticks    uint64  // preemption upcalls since the thread last entered the kernel
 }
 
 // Kernel-wide state used by the assembly. Offsets come from go_asm.h.

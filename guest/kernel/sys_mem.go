@@ -110,10 +110,56 @@ func sysMprotectImpl(t *thread) int64 {
 	return 0
 }
 
-// sysMadviseImpl implements madvise(2) as a hint: MADV_DONTNEED does not
-// unmap (a TLB flush costs more than the memory it would return); the Go
-// runtime does not rely on the pages reading back as zero.
-func sysMadviseImpl(t *thread) int64 { return 0 }
+// madvise advice values (asm-generic/mman-common.h).
+const (
+	madvDontneed = 4
+	madvRemove   = 9
+)
+
+// dontneedUnmapMin is the size from which MADV_DONTNEED gives the frames
+// back (one TLB flush) instead of zeroing them in place.
+const dontneedUnmapMin = 1 << 20
+
+// sysMadviseImpl implements madvise(2). MADV_DONTNEED must make the range
+// read back as zero: the Go runtime relies on it for memory it scavenged
+// (docs/decisions/004). Small ranges are zeroed in place (no TLB flush);
+// large ones are unmapped, their frames freed, with one flush. Other advice
+// (MADV_FREE, hugepage hints, ...) is a hint and ignored.
+func sysMadviseImpl(t *thread) int64 {
+	addr, n, advice := uintptr(t.regs.rdi), uintptr(t.regs.rsi), t.regs.rdx
+	if addr&pageMask != 0 {
+		return -eINVAL
+	}
+	n = (n + pageMask) &^ pageMask
+	end := addr + n
+	if end < addr {
+		return -eINVAL
+	}
+	if advice != madvDontneed && advice != madvRemove {
+		return 0
+	}
+	if addr < userMin || end > userMax {
+		return -eINVAL
+	}
+	if n >= dontneedUnmapMin {
+		if unmapPages(addr, end) {
+			flushTLB()
+		}
+		return 0
+	}
+	for va := addr; va < end; {
+		e := pte(va, false)
+		if e == 0 {
+			va = (va + abi.HugePageSize) &^ (abi.HugePageSize - 1)
+			continue
+		}
+		if v := load64(e); v&ptePresent != 0 {
+			memclr(uintptr(v&pteAddr), abi.PageSize)
+		}
+		va += abi.PageSize
+	}
+	return 0
+}
 
 // sysMincoreImpl implements mincore(2): every mapped page is resident.
 func sysMincoreImpl(t *thread) int64 {

@@ -1,5 +1,7 @@
 package kernel
 
+import "brique.dev/brique/abi"
+
 // Clone flags (linux/sched.h).
 const (
 	cloneVM            = 0x100
@@ -60,6 +62,11 @@ func sysCloneImpl(t *thread) int64 {
 
 // sysExitImpl implements exit(2): ends the calling thread.
 func sysExitImpl(t *thread) int64 {
+	if bootFlags&abi.BootFlagDebug != 0 {
+		logStr("thread exit tid ")
+		logInt(t.tid)
+		logFlush()
+	}
 	if t.clearTID != 0 && userPrepare(t.clearTID, 4, true) {
 		store32(t.clearTID, 0)
 		futexWake(t.clearTID, 1)

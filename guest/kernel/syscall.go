@@ -55,7 +55,6 @@ var enosysLogged [512]bool
 func syscallGo() {
 	t := &threads[cur]
 	t.fxValid = 0
-	t.ticks = 0
 	dispatch(t, false)
 	if t.state != thRunnable {
 		schedule(false)
