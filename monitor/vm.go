@@ -185,8 +185,8 @@ func Run(cfg Config) (Result, error) {
 
 const msrTSC = 0x10
 
-// traceExits (BRIQUE_TRACE=1) prints every VM exit, for debugging the
-// library OS; it stops the run after 200 exits.
+// traceExits (BRIQUE_TRACE=1) prints every VM exit on stderr, for
+// debugging the library OS.
 var traceExits = os.Getenv("BRIQUE_TRACE") != ""
 
 // preemptOff (BRIQUE_PREEMPT=0) disables the preemption timer, for
@@ -258,16 +258,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 		v.running.Store(false)
 		v.exits++
 		if traceExits {
-			r, _ := v.cpu.GetRegs()
-			if err == nil && v.run.ExitReason() == kvm.ExitMMIO {
-				mm := v.run.MMIO()
-				fmt.Fprintf(v.cfg.Stderr, "hc %#x\n", mm.PhysAddr)
-			} else {
-				fmt.Fprintf(v.cfg.Stderr, "exit %d err=%v reason=%v rip=%#x %s\n", v.exits, err, v.run.ExitReason(), r.RIP, v.describe(r.RIP))
-			}
-			if v.exits > 200 {
-				return 1, false, fmt.Errorf("trace limit")
-			}
+			v.trace(err)
 		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
@@ -423,4 +414,15 @@ func leU64(b []byte) uint64 {
 		v = v<<8 | uint64(b[i])
 	}
 	return v
+}
+
+// trace prints one VM exit (BRIQUE_TRACE=1).
+func (v *vcpu) trace(err error) {
+	r, _ := v.cpu.GetRegs()
+	if err == nil && v.run.ExitReason() == kvm.ExitMMIO {
+		mm := v.run.MMIO()
+		fmt.Fprintf(v.cfg.Stderr, "brique: trace: exit %d: hypercall %d arg %#x\n", v.exits, (mm.PhysAddr-abi.HypercallBase)/8, leU64(mm.Data[:]))
+		return
+	}
+	fmt.Fprintf(v.cfg.Stderr, "brique: trace: exit %d: err=%v reason=%v RIP %s\n", v.exits, err, v.run.ExitReason(), v.describe(r.RIP))
 }

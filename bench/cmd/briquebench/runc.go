@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// runcEnv is an OCI bundle whose rootfs holds one static binary, and a
+// private runc state directory (--root) so the harness never sees or
+// touches containers it did not create.
+type runcEnv struct {
+	bin     string // runc executable
+	version string // first line of `runc --version`
+	root    string // runc --root
+	bundle  string
+	prefix  string // container IDs are prefix + run number
+	seq     int
+}
+
+// setupRunc writes the bundle: `runc spec` (the installed runc's default
+// configuration: namespaces, /proc, /dev, /sys mounts, no seccomp), with the
+// process set to /NAME, no terminal and a read-only root.
+func setupRunc(bin, work, binary string) (*runcEnv, error) {
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return nil, fmt.Errorf("%s not found (install the Debian package runc): %w", bin, err)
+	}
+	out, err := command(work, nil, path, "--version")
+	if err != nil {
+		return nil, err
+	}
+	e := &runcEnv{
+		bin:     path,
+		version: strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]),
+		root:    filepath.Join(work, "runc-state"),
+		bundle:  filepath.Join(work, "bundle"),
+		prefix:  fmt.Sprintf("briquebench-%d-", os.Getpid()),
+	}
+	rootfs := filepath.Join(e.bundle, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return nil, err
+	}
+	name := filepath.Base(binary)
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, name), data, 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := command(work, nil, path, "spec", "--bundle", e.bundle); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(e.bundle, "config.json")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("runc spec wrote an unreadable %s: %w", cfgPath, err)
+	}
+	proc, _ := cfg["process"].(map[string]any)
+	root, _ := cfg["root"].(map[string]any)
+	if proc == nil || root == nil {
+		return nil, fmt.Errorf("runc spec wrote no process or root section in %s", cfgPath)
+	}
+	proc["args"] = []string{"/" + name}
+	proc["terminal"] = false
+	root["path"] = "rootfs"
+	root["readonly"] = true
+	raw, err = json.MarshalIndent(cfg, "", "\t")
+	if err != nil {
+		return nil, err
+	}
+	return e, os.WriteFile(cfgPath, raw, 0o644)
+}
+
+// argv returns the command line of the next container run and its ID.
+func (e *runcEnv) argv() ([]string, string) {
+	e.seq++
+	id := fmt.Sprintf("%s%d", e.prefix, e.seq)
+	return []string{e.bin, "--root", e.root, "run", "--bundle", e.bundle, id}, id
+}
+
+// remove deletes container id whatever state it is in. `runc run` deletes
+// a container that exited by itself; this catches killed or failed runs.
+func (e *runcEnv) remove(id string) {
+	cmd := exec.Command(e.bin, "--root", e.root, "delete", "--force", id)
+	cmd.Run() // "container does not exist" is the normal case
+}
+
+// leftovers lists containers still known to runc in the private state
+// directory, and deletes them.
+func (e *runcEnv) leftovers() []string {
+	out, err := exec.Command(e.bin, "--root", e.root, "list", "-q").Output()
+	if err != nil {
+		return nil
+	}
+	ids := strings.Fields(string(out))
+	for _, id := range ids {
+		e.remove(id)
+	}
+	return ids
+}
+
+// cgroupLayout describes the host's cgroup hierarchy (runc puts each
+// container in its own cgroup).
+func cgroupLayout() string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return "cgroup v2 (unified)"
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		return "cgroup v1 (hybrid: cgroup2 also mounted at /sys/fs/cgroup/unified)"
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory"); err == nil {
+		return "cgroup v1"
+	}
+	return "no cgroup hierarchy mounted at /sys/fs/cgroup"
+}
