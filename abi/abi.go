@@ -175,6 +175,9 @@ const (
 	BootInfoNoPreempt   = 160 // [2]uint64 guest writes: code the monitor must not interrupt
 	NoPreemptLen        = 64  // bytes from each BootInfoNoPreempt address
 	BootInfoFramesPeak  = 176 // uint64 guest writes at exit: peak 4 KiB frames in use
+	BootInfoSyscalls    = 184 // uint64 guest writes at exit: system calls handled
+	BootInfoFaults      = 192 // uint64 guest writes at exit: page faults handled
+	BootInfoBootNS      = 200 // uint64 guest writes: guest clock (ns) when the runtime was entered
 	PreemptPeriodNS     = 10_000_000
 
 	UpcallRIP    = 0  // uint64 monitor writes: interrupted RIP

@@ -41,9 +41,12 @@ type Result struct {
 	Crashed    bool          // the guest crashed (report printed on Stderr)
 	Setup      time.Duration // from Run's start to the first guest instruction
 	Total      time.Duration
-	FramesPeak uint64 // peak 4 KiB frames the guest allocated beyond its image
-	Exits      uint64 // VM exits handled
-	Flushes    uint64 // TLB flushes the guest asked for
+	FramesPeak uint64        // peak 4 KiB frames the guest allocated beyond its image
+	Exits      uint64        // VM exits handled
+	Flushes    uint64        // TLB flushes the guest asked for
+	Syscalls   uint64        // system calls the library OS handled
+	PageFaults uint64        // page faults the library OS handled
+	GuestBoot  time.Duration // guest clock when the library OS entered the Go runtime
 }
 
 // Error kinds returned by Run.
@@ -180,6 +183,10 @@ func Run(cfg Config) (Result, error) {
 	res.Exits = v.exits
 	res.Flushes = v.flushes
 	res.FramesPeak, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFramesPeak)
+	res.Syscalls, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoSyscalls)
+	res.PageFaults, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFaults)
+	bootNS, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoBootNS)
+	res.GuestBoot = time.Duration(bootNS)
 	return res, err
 }
 

@@ -146,8 +146,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	if rf.stats {
-		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, total %v; %d VM exits (%d TLB flushes); guest allocated %d KiB beyond its image\n",
-			res.ExitCode, res.Setup.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.Flushes, res.FramesPeak*4)
+		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, total %v; %d VM exits (%d TLB flushes), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
+			res.ExitCode, res.Setup.Round(time.Microsecond), res.GuestBoot.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.Flushes, res.Syscalls, res.PageFaults, res.FramesPeak*4)
 	}
 	return res.ExitCode, nil
 }

@@ -57,6 +57,7 @@ func boot() {
 
 	// Publish the preemption upcall to the monitor last: from now on the
 	// kernel can take it.
+	store64(abi.BootInfoAddr+abi.BootInfoBootNS, uint64(nanotime()))
 	store64(abi.BootInfoAddr+abi.BootInfoNoPreempt, uint64(entry[eaExitTail]))
 	store64(abi.BootInfoAddr+abi.BootInfoNoPreempt+8, uint64(entry[eaTrap]))
 	store64(abi.BootInfoAddr+abi.BootInfoUpcallArea, uint64(u64Addr(&upcall[0])))

@@ -114,6 +114,8 @@ func crashWith(kind, vector, errcode, addr uint64, r *regs, msg string) {
 // exitVM ends the program with status code; it does not return.
 func exitVM(code int) {
 	store64(abi.BootInfoAddr+abi.BootInfoFramesPeak, framesPeak)
+	store64(abi.BootInfoAddr+abi.BootInfoSyscalls, nSyscalls)
+	store64(abi.BootInfoAddr+abi.BootInfoFaults, nFaults)
 	for {
 		hypercall(abi.HypercallExit, uint64(code&0xff))
 	}

@@ -51,10 +51,14 @@ var extTable [512]func(a0, a1, a2, a3, a4, a5 uint64) int64
 
 var enosysLogged [512]bool
 
+// Counters reported to the monitor at exit (brique run --stats).
+var nSyscalls, nFaults uint64
+
 // syscallGo is called by syscallEntry for the current thread.
 func syscallGo() {
 	t := &threads[cur]
 	t.fxValid = 0
+	nSyscalls++
 	dispatch(t, false)
 	if t.state != thRunnable {
 		schedule(false)

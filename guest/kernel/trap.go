@@ -73,6 +73,7 @@ func trapGo() {
 	addr := ti.rip
 	switch ti.vector {
 	case vecPF:
+		nFaults++
 		if pageFault(uintptr(ti.cr2), ti.errcode) {
 			return
 		}
