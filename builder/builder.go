@@ -58,11 +58,17 @@ type Result struct {
 // ErrBuild wraps failures of the go command.
 var ErrBuild = errors.New("build failed")
 
+// ErrNoTests is returned (wrapping ErrBuild) when a test build is asked
+// for a package without test files.
+var ErrNoTests = fmt.Errorf("%w: no test files", ErrBuild)
+
 type pkgInfo struct {
-	Dir        string
-	Name       string
-	ImportPath string
-	Goroot     bool
+	Dir          string
+	Name         string
+	ImportPath   string
+	Goroot       bool
+	TestGoFiles  []string
+	XTestGoFiles []string
 	Module     *struct{ Path, Dir, GoMod string }
 }
 
@@ -95,6 +101,9 @@ func Build(o Options) (*Result, error) {
 	p, err := listPackage(o.Dir, o.Package)
 	if err != nil {
 		return nil, err
+	}
+	if o.Test && len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
+		return nil, fmt.Errorf("%w: %s has no test files", ErrNoTests, p.ImportPath)
 	}
 	if !o.Test && p.Name != "main" {
 		return nil, fmt.Errorf("%s is package %s, not a main package: brique build needs a program (package main); use brique test for tests", p.ImportPath, p.Name)
@@ -242,7 +251,7 @@ func buildEnv() []string {
 }
 
 func listPackage(dir, pkg string) (*pkgInfo, error) {
-	cmd := exec.Command(goTool(), "list", "-json=Dir,Name,ImportPath,Goroot,Module", pkg)
+	cmd := exec.Command(goTool(), "list", "-json=Dir,Name,ImportPath,Goroot,Module,TestGoFiles,XTestGoFiles", pkg)
 	cmd.Dir = dir
 	cmd.Env = buildEnv()
 	var stderr bytes.Buffer

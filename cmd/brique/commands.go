@@ -72,6 +72,9 @@ func parseMemory(s string) (int, error) {
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("invalid memory size %q: use a number of MiB like 64M or 1G", s)
 	}
+	if n > (1<<30)/mult {
+		return 0, fmt.Errorf("invalid memory size %q: too large", s)
+	}
 	return n * mult, nil
 }
 
@@ -259,6 +262,10 @@ func testOne(pkg string, testArgs []string, mib int, verbose bool, stdout, stder
 	}
 	defer os.RemoveAll(tmp)
 	r, err := builder.Build(builder.Options{Package: pkg, Test: true, Output: filepath.Join(tmp, "test.img")})
+	if errors.Is(err, builder.ErrNoTests) {
+		fmt.Fprintf(stdout, "?   \t%s\t[no test files]\n", pkg)
+		return true
+	}
 	if err != nil {
 		fmt.Fprintf(stdout, "FAIL\t%s [build failed]\n%v\n", pkg, err)
 		return false
