@@ -212,6 +212,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) (int, error) {
 	var mem memFlag
 	fs.Var(&mem, "m", "guest memory `SIZE` per test image (default 256M)")
 	fs.BoolVar(&testDebug, "debug", false, "show library OS diagnostics and VM statistics")
+	tags := fs.String("tags", "", "comma-separated build `tags` for the test binary (e.g. timetzdata)")
 	if err := parseFlags(fs, args); err != nil {
 		return 0, err
 	}
@@ -239,7 +240,11 @@ func cmdTest(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	failed := false
 	for _, pkg := range fs.Args() {
-		if !testOne(pkg, testArgs, mem.mib, *verbose, stdout, stderr) {
+		var goFlags []string
+		if *tags != "" {
+			goFlags = append(goFlags, "-tags="+*tags)
+		}
+		if !testOne(pkg, goFlags, testArgs, mem.mib, *verbose, stdout, stderr) {
 			failed = true
 		}
 	}
@@ -253,7 +258,7 @@ var testDebug bool
 
 // testOne builds and boots one package's tests and prints go test's
 // summary line.
-func testOne(pkg string, testArgs []string, mib int, verbose bool, stdout, stderr io.Writer) bool {
+func testOne(pkg string, goFlags, testArgs []string, mib int, verbose bool, stdout, stderr io.Writer) bool {
 	start := time.Now()
 	tmp, err := os.MkdirTemp("", "brique-test-")
 	if err != nil {
@@ -261,7 +266,7 @@ func testOne(pkg string, testArgs []string, mib int, verbose bool, stdout, stder
 		return false
 	}
 	defer os.RemoveAll(tmp)
-	r, err := builder.Build(builder.Options{Package: pkg, Test: true, Output: filepath.Join(tmp, "test.img")})
+	r, err := builder.Build(builder.Options{Package: pkg, Test: true, Output: filepath.Join(tmp, "test.img"), GoFlags: goFlags})
 	if errors.Is(err, builder.ErrNoTests) {
 		fmt.Fprintf(stdout, "?   \t%s\t[no test files]\n", pkg)
 		return true

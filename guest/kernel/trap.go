@@ -82,7 +82,12 @@ func trapGo() {
 			code = segvAccerr
 		}
 	case vecGP:
-		sig, code, addr = sigSEGV, siKernel, 0
+		// Linux reports SI_KERNEL here; we report a nil dereference
+		// (SEGV_MAPERR at 0) because page 0 is readable (the zpoline
+		// sled): a nil struct's pointer fields read as 0x9090...,
+		// non-canonical, and the fault comes when that value is used.
+		// Go then panics with its usual, recoverable nil pointer error.
+		sig, code, addr = sigSEGV, segvMaperr, 0
 	case vecDE:
 		sig, code = sigFPE, fpeIntdiv
 	case vecMF, vecXM:
