@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"bytes"
+
+	"brique.dev/brique/image"
 	"fmt"
 	"strings"
 	"time"
@@ -156,9 +158,15 @@ func (v *vcpu) writeRegs(b *bytes.Buffer, rip, rsp, rflags uint64, gprs []byte) 
 	}
 }
 
+// describe names the function at pc. The symbolizer is built on first use
+// (it parses the pclntab: half a millisecond that a normal boot skips).
 func (v *vcpu) describe(pc uint64) string {
 	if v.sym == nil {
-		return ""
+		s, err := image.NewSymbolizer(v.cfg.Image)
+		if err != nil {
+			return ""
+		}
+		v.sym = s
 	}
 	return v.sym.Describe(pc)
 }

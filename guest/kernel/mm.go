@@ -34,7 +34,7 @@ const (
 const (
 	// faultAround is how much of a mapping one page fault maps: a fault
 	// costs tens of microseconds on kvm-pvm, a zeroed page ~100 ns.
-	faultAround = 64 << 10
+	faultAround = 16 << 10
 	maxVMAs     = 1024
 	userMin     = abi.DirectMapEnd // below: the identity map
 	userMax     = 0x7ffffffff000   // canonical lower half
