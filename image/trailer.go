@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"os"
 	"time"
@@ -127,10 +126,8 @@ func Open(path string) (*Image, error) {
 		return nil, newErr("open", path, ErrTooLarge,
 			fmt.Sprintf("file is %d bytes, more than the %d-byte limit for an image: is this really a Brique image?", st.Size(), MaxImageSize), nil)
 	}
-	// One read of the exact size (a boot-time hot path: io.ReadAll would
-	// grow and copy its buffer a dozen times for a 2 MB image).
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(fh, data); err != nil {
+	data, err := mapFile(fh, st.Size())
+	if err != nil {
 		return nil, readErr(path, err)
 	}
 	img, err := parse("open", path, data)

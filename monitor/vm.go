@@ -47,6 +47,9 @@ type Result struct {
 	Syscalls   uint64        // system calls the library OS handled
 	PageFaults uint64        // page faults the library OS handled
 	GuestBoot  time.Duration // guest clock when the library OS entered the Go runtime
+	// GuestResident is the host memory backing guest RAM at exit (bytes):
+	// the pages the guest (or the loader) touched.
+	GuestResident uint64
 }
 
 // Error kinds returned by Run.
@@ -200,6 +203,7 @@ func Run(cfg Config) (Result, error) {
 	res.FramesPeak, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFramesPeak)
 	res.Syscalls, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoSyscalls)
 	res.PageFaults, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFaults)
+	res.GuestResident = resident(raw)
 	bootNS, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoBootNS)
 	res.GuestBoot = time.Duration(bootNS)
 	return res, err

@@ -149,6 +149,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	if rf.stats {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		anon, file := procRss()
+		fmt.Fprintf(stderr, "brique: host memory: peak RSS %d KiB = guest RAM %d KiB + monitor private %d KiB + shared file pages (brique binary, image) %d KiB\n",
+			ru.Maxrss, res.GuestResident/1024, anon, file)
 		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, total %v; %d VM exits (%d TLB flushes), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
 			res.ExitCode, res.Setup.Round(time.Microsecond), res.GuestBoot.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.Flushes, res.Syscalls, res.PageFaults, res.FramesPeak*4)
 	}
@@ -302,4 +307,28 @@ func testOne(pkg string, goFlags, testArgs []string, mib int, verbose bool, stdo
 	}
 	fmt.Fprintf(stdout, "ok  \t%s\t%.3fs\n", r.Package, elapsed)
 	return true
+}
+
+// procRss returns this process's private anonymous and file-backed
+// resident memory in KiB (/proc/self/status RssAnon, RssFile): the guest's
+// RAM is already unmapped when it is read.
+func procRss() (anon, file int) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "RssAnon:":
+			anon = n
+		case "RssFile:":
+			file = n
+		}
+	}
+	return anon, file
 }
