@@ -107,9 +107,28 @@ const (
 	HaltSize     = 16 // size of the block
 )
 
-// Events reported by HypercallHalt and in BootInfoEvents.
+// Events reported by HypercallHalt.
 const (
-	EventSignal = 1 << 0 // the host asked for a signal (SIGINT/SIGTERM); see CrashArgs-like BootInfoSignal
+	EventSignal = 1 << 0 // the host asked for a signal (SIGINT/SIGTERM): see BootInfoSignal
+	EventDevice = 1 << 1 // a device has new used buffers (see Virtio*)
+)
+
+// Virtio devices (virtio 1.2, section 4.2 "Virtio Over MMIO", version 2,
+// split virtqueues). Device n's register window is at VirtioMMIOBase +
+// n*VirtioMMIOStride, VirtioMMIOSize bytes, in guest-physical space with no
+// memory slot behind it: every register access is a KVM_EXIT_MMIO (~27 us
+// on kvm-pvm), so drivers touch registers only to set devices up and to
+// notify a device that sleeps (VIRTIO_F_EVENT_IDX). There is no interrupt
+// controller: the guest polls its used rings when it schedules, and the
+// monitor ends a HypercallHalt with EventDevice when a device has used
+// buffers the guest asked to hear about. Devices are announced on the
+// command line (BootInfoCmdline) the way Firecracker and QEMU's microvm do:
+// "virtio_mmio.device=<size>@<addr>:<irq>" (irq is informational here).
+const (
+	VirtioMMIOBase   = HypercallBase + 0x10000
+	VirtioMMIOStride = 0x1000
+	VirtioMMIOSize   = 0x200
+	VirtioMaxDevices = 8
 )
 
 // CrashArgs block (HypercallCrash). Registers are those at the fault.
@@ -178,6 +197,8 @@ const (
 	BootInfoSyscalls    = 184 // uint64 guest writes at exit: system calls handled
 	BootInfoFaults      = 192 // uint64 guest writes at exit: page faults handled
 	BootInfoBootNS      = 200 // uint64 guest writes: guest clock (ns) when the runtime was entered
+	BootInfoCmdlineOff  = 208 // uint64 offset (from BootInfoAddr) of the NUL-terminated command line, 0 = none
+	BootInfoCmdlineLen  = 216 // uint64 its length without the NUL
 	PreemptPeriodNS     = 10_000_000
 
 	UpcallRIP    = 0  // uint64 monitor writes: interrupted RIP
