@@ -69,7 +69,7 @@ type pkgInfo struct {
 	Goroot       bool
 	TestGoFiles  []string
 	XTestGoFiles []string
-	Module     *struct{ Path, Dir, GoMod string }
+	Module       *struct{ Path, Dir, GoMod string }
 }
 
 // Build builds one image.
