@@ -181,7 +181,8 @@ const (
 
 // Boot flags.
 const (
-	BootFlagDebug = 1 << 0 // log library OS diagnostics (unimplemented syscalls, ...)
+	BootFlagDebug  = 1 << 0 // log library OS diagnostics (unimplemented syscalls, ...)
+	BootFlagStrace = 1 << 1 // log every system call with the guest clock (slow: one exit each)
 )
 
 // Preemption: the monitor interrupts a running vCPU every PreemptPeriodNS,

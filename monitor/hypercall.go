@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"os"
 
 	"brique.dev/brique/image"
 	"fmt"
@@ -35,7 +36,7 @@ func (v *vcpu) hypercall(nr, arg uint64) (code int, exit, crashed bool, err erro
 		}
 		if nr == abi.HypercallLog {
 			msg := string(data)
-			if v.cfg.Debug || strings.HasPrefix(msg, "warning") {
+			if v.cfg.Debug || strings.HasPrefix(msg, "warning") || os.Getenv("BRIQUE_STRACE") != "" {
 				fmt.Fprintf(v.cfg.Stderr, "brique: guest: %s\n", msg)
 			}
 			return 0, false, false, nil

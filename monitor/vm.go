@@ -185,6 +185,9 @@ func Run(cfg Config) (Result, error) {
 	if cfg.Debug {
 		flags |= abi.BootFlagDebug
 	}
+	if os.Getenv("BRIQUE_STRACE") != "" {
+		flags |= abi.BootFlagStrace | abi.BootFlagDebug
+	}
 	if err := writeBootInfo(mem, imageEnd, uint64(khz)*1000, tsc[0].Data, wall.UnixNano(), cfg.Args, cfg.Env, seed, flags); err != nil {
 		return res, err
 	}

@@ -40,4 +40,5 @@ const (
 	userCodeSel     = abi.GDTUserCode
 	userDataSel     = abi.GDTUserData
 	crashStackSize  = len(crashStack)
+	istTop          = abi.ISTStackTop
 )

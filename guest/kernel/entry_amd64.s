@@ -89,6 +89,18 @@ TEXT ·trapEntry(SB),NOSPLIT|NOFRAME,$0
 	LEAQ	·kstack+const_kstackSize(SB), SP
 	PUSHQ	R11
 	SAVE_GPRS
+	// The rest of the exception frame, from the IST stack.
+	MOVQ	$const_istTop, CX
+	MOVQ	-56(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_vector(SB)
+	MOVQ	-48(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_errcode(SB)
+	MOVQ	-32(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_cs(SB)
+	MOVQ	-24(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_rflags(SB)
+	MOVQ	-16(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_rsp(SB)
 	MOVQ	·trapInfo+trapFrame_rip(SB), AX
 	MOVQ	AX, regs_rip(R11)
 	MOVQ	·trapInfo+trapFrame_rsp(SB), AX
@@ -101,6 +113,15 @@ TEXT ·trapEntry(SB),NOSPLIT|NOFRAME,$0
 	JMP	·resume(SB)
 kernelfault:
 	// A fault inside the library OS itself: report it and stop.
+	MOVQ	$const_istTop, CX
+	MOVQ	-56(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_vector(SB)
+	MOVQ	-48(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_errcode(SB)
+	MOVQ	-24(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_rflags(SB)
+	MOVQ	-16(CX), AX
+	MOVQ	AX, ·trapInfo+trapFrame_rsp(SB)
 	LEAQ	·crashStack+const_crashStackSize(SB), SP
 	LEAQ	·crashStack+1024(SB), AX
 	MOVQ	AX, ·kg+kgStruct_guard0(SB)

@@ -97,6 +97,20 @@ func dispatch(t *thread, restart bool) {
 			logFlush()
 		}
 	}
+	if bootFlags&abi.BootFlagStrace != 0 {
+		logInt(nanotime() / 1000)
+		logStr("us tid ")
+		logInt(t.tid)
+		logStr(" syscall ")
+		logInt(int64(nr))
+		if r == blockedRet {
+			logStr(" blocks")
+		} else {
+			logStr(" = ")
+			logInt(r)
+		}
+		logFlush()
+	}
 	if r == blockedRet {
 		return
 	}

@@ -74,6 +74,12 @@ func trapGo() {
 	switch ti.vector {
 	case vecPF:
 		nFaults++
+		if bootFlags&abi.BootFlagStrace != 0 {
+			logInt(nanotime() / 1000)
+			logStr("us page fault at ")
+			logHex(ti.cr2)
+			logFlush()
+		}
 		if pageFault(uintptr(ti.cr2), ti.errcode) {
 			return
 		}

@@ -43,25 +43,19 @@ ERR(·trap29, 29)
 ERR(·trap30, 30)
 NOERR(·trap31, 31)
 
-// Stack: 0 vector, 8 error code, 16 RIP, 24 CS, 32 RFLAGS, 40 RSP, 48 SS.
+// Stack: 0 vector, 8 error code, 16 RIP, 24 CS, 32 RFLAGS, 40 RSP, 48 SS,
+// at the top of the IST1 stack (abi.ISTStackTop). Every instruction here is
+// emulated by kvm-pvm, so this saves only what CPL 3 cannot read: CR2, and
+// the RIP it replaces. trapEntry copies the rest of the frame from the IST
+// stack, which stays mapped and readable at CPL 3.
 TEXT ·trapCommon0(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	AX
 	MOVQ	CR2, AX
 	MOVQ	AX, ·trapInfo+trapFrame_cr2(SB)
-	MOVQ	8(SP), AX
-	MOVQ	AX, ·trapInfo+trapFrame_vector(SB)
-	MOVQ	16(SP), AX
-	MOVQ	AX, ·trapInfo+trapFrame_errcode(SB)
 	MOVQ	24(SP), AX
 	MOVQ	AX, ·trapInfo+trapFrame_rip(SB)
-	MOVQ	32(SP), AX
-	MOVQ	AX, ·trapInfo+trapFrame_cs(SB)
-	MOVQ	40(SP), AX
-	MOVQ	AX, ·trapInfo+trapFrame_rflags(SB)
-	MOVQ	48(SP), AX
-	MOVQ	AX, ·trapInfo+trapFrame_rsp(SB)
 	LEAQ	·trapEntry(SB), AX
-	MOVQ	AX, 24(SP) // back to the interrupted CS/SS, at trapEntry
+	MOVQ	AX, 24(SP) // IRETQ to trapEntry, same CS/SS, RSP, RFLAGS
 	POPQ	AX
 	ADDQ	$16, SP
 	IRETQ
