@@ -71,6 +71,7 @@ const (
 	sysGetrandom      = 318
 	sysRseq           = 334
 	sysPipe           = 22
+	sysPrctl          = 157
 )
 
 var sysTable = [...]sysFunc{
@@ -139,6 +140,7 @@ var sysTable = [...]sysFunc{
 	sysPipe:           sysPipeImpl,
 	sysPrlimit64:      sysPrlimit64Impl,
 	sysGetrandom:      sysGetrandomImpl,
+	sysPrctl:          sysPrctlImpl,
 }
 
 // sysNames names a few calls for the ENOSYS log.
