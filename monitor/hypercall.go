@@ -75,7 +75,7 @@ func (v *vcpu) hypercall(nr, arg uint64) (code int, exit, crashed bool, err erro
 
 // halt sleeps until timeout (0: no deadline) or a host signal.
 func (v *vcpu) halt(timeout time.Duration) uint64 {
-	if len(hostSignalQueue) > 0 {
+	if len(v.sigq) > 0 {
 		return abi.EventSignal
 	}
 	var tc <-chan time.Time

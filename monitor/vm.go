@@ -196,7 +196,7 @@ func Run(cfg Config) (Result, error) {
 		return res, err
 	}
 
-	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1)}
+	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4)}
 	res.Setup = time.Since(start)
 	code, crashed, err := v.loop()
 	res.ExitCode, res.Crashed = code, crashed
@@ -262,6 +262,7 @@ type vcpu struct {
 	stopped atomic.Bool
 	sigs    int // host signals received
 	wake    chan struct{}
+	sigq    chan unix.Signal // host signals not yet given to the guest
 	flushes uint64
 }
 
@@ -277,7 +278,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 	}()
 
 	for {
-		if len(hostSignalQueue) > 0 {
+		if len(v.sigq) > 0 {
 			if c, stop := v.hostSignals(); stop {
 				return c, false, nil
 			}
@@ -362,15 +363,13 @@ func (v *vcpu) kick() {
 	_ = unix.Tgkill(v.pid, v.tid, unix.SIGURG)
 }
 
-var hostSignalQueue = make(chan unix.Signal, 4)
-
 func (v *vcpu) pendingSignal(s os.Signal) {
 	sig, ok := s.(unix.Signal)
 	if !ok {
 		return
 	}
 	select {
-	case hostSignalQueue <- sig:
+	case v.sigq <- sig:
 	default:
 	}
 }
@@ -380,7 +379,7 @@ func (v *vcpu) pendingSignal(s os.Signal) {
 func (v *vcpu) hostSignals() (int, bool) {
 	for {
 		select {
-		case sig := <-hostSignalQueue:
+		case sig := <-v.sigq:
 			v.sigs++
 			if v.sigs > 1 {
 				fmt.Fprintf(v.cfg.Stderr, "brique: second %v: stopping the VM\n", sig)
