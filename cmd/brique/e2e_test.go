@@ -599,3 +599,39 @@ func TestSpinRepeated(t *testing.T) {
 		}
 	}
 }
+
+// TestOutOfMemory: a program that needs more memory than -m gives stops
+// with one line saying how much to give, and exit status 137 (like the OOM
+// killer); with that much it runs.
+func TestOutOfMemory(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	dir := newModule(t, "example.com/hungry", map[string]string{
+		"main.go": `package main
+
+import "fmt"
+
+func main() {
+	var keep [][]byte
+	for i := 0; i < 40; i++ {
+		b := make([]byte, 1<<20)
+		for j := range b {
+			b[j] = byte(j)
+		}
+		keep = append(keep, b)
+	}
+	fmt.Println("allocated", len(keep), "MiB")
+}
+`,
+	})
+	r := brique(t, dir, "run", "-m", "16M", ".")
+	if r.Code != 137 || !strings.Contains(r.Stderr, "ran out of guest memory") || !strings.Contains(r.Stderr, "-m 32M") {
+		t.Fatalf("brique run -m 16M of a 40 MiB program: want exit status 137 and advice to use -m 32M\n%s", r)
+	}
+	if strings.Contains(r.Stderr, "goroutine ") {
+		t.Errorf("the monitor printed a Go stack trace\n%s", r)
+	}
+	r = brique(t, dir, "run", "-m", "128M", ".")
+	if r.Code != 0 || r.Stdout != "allocated 40 MiB\n" {
+		t.Fatalf("brique run -m 128M: want the program to finish\n%s", r)
+	}
+}
