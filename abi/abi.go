@@ -198,6 +198,7 @@ const (
 	BootInfoSyscalls    = 184 // uint64 guest writes at exit: system calls handled
 	BootInfoFaults      = 192 // uint64 guest writes at exit: page faults handled
 	BootInfoBootNS      = 200 // uint64 guest writes: guest clock (ns) when the runtime was entered
+	BootInfoFirstOutNS  = 224 // uint64 guest writes: guest clock (ns) at the program's first console write
 	BootInfoCmdlineOff  = 208 // uint64 offset (from BootInfoAddr) of the NUL-terminated command line, 0 = none
 	BootInfoCmdlineLen  = 216 // uint64 its length without the NUL
 	PreemptPeriodNS     = 10_000_000

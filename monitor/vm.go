@@ -47,6 +47,9 @@ type Result struct {
 	Syscalls   uint64        // system calls the library OS handled
 	PageFaults uint64        // page faults the library OS handled
 	GuestBoot  time.Duration // guest clock when the library OS entered the Go runtime
+	// FirstOutput is the time from entering the Go runtime to the
+	// program's first console write (for hello: runtime init to main).
+	FirstOutput time.Duration
 	// GuestResident is the host memory backing guest RAM at exit (bytes):
 	// the pages the guest (or the loader) touched.
 	GuestResident uint64
@@ -209,6 +212,9 @@ func Run(cfg Config) (Result, error) {
 	res.GuestResident = resident(raw)
 	bootNS, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoBootNS)
 	res.GuestBoot = time.Duration(bootNS)
+	if out, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoFirstOutNS); out > bootNS {
+		res.FirstOutput = time.Duration(out - bootNS)
+	}
 	return res, err
 }
 

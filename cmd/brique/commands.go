@@ -154,8 +154,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		anon, file := procRss()
 		fmt.Fprintf(stderr, "brique: host memory: peak RSS %d KiB = guest RAM %d KiB + monitor private %d KiB + shared file pages (brique binary, image) %d KiB\n",
 			ru.Maxrss, res.GuestResident/1024, anon, file)
-		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, total %v; %d VM exits (%d TLB flushes), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
-			res.ExitCode, res.Setup.Round(time.Microsecond), res.GuestBoot.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.Flushes, res.Syscalls, res.PageFaults, res.FramesPeak*4)
+		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, Go runtime to first output %v, total %v; %d VM exits (%d TLB flushes), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
+			res.ExitCode, res.Setup.Round(time.Microsecond), res.GuestBoot.Round(time.Microsecond), res.FirstOutput.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.Flushes, res.Syscalls, res.PageFaults, res.FramesPeak*4)
 	}
 	return res.ExitCode, nil
 }

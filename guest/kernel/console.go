@@ -7,14 +7,19 @@ import "brique.dev/brique/abi"
 // read it at its guest-physical address) and makes one exit per write.
 
 var (
-	conBuf  [abi.WriteLimit]byte
-	conArgs [abi.WriteSize / 8]uint64
-	logBuf  [512]byte
-	logLen  int
+	wroteOutput bool
+	conBuf      [abi.WriteLimit]byte
+	conArgs     [abi.WriteSize / 8]uint64
+	logBuf      [512]byte
+	logLen      int
 )
 
 // consoleWrite sends p to the host's fd (1 or 2) and returns the bytes sent.
 func consoleWrite(fd int, p []byte) int {
+	if !wroteOutput {
+		wroteOutput = true
+		store64(abi.BootInfoAddr+abi.BootInfoFirstOutNS, uint64(nanotime()))
+	}
 	n := copy(conBuf[:], p)
 	conHypercall(abi.HypercallWrite, fd, n)
 	return n
