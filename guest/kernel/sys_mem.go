@@ -4,6 +4,9 @@ import "brique.dev/brique/abi"
 
 const pageMask = abi.PageSize - 1
 
+// eagerMapMax is the largest anonymous mapping populated at mmap time.
+const eagerMapMax = 256 << 10
+
 // sysMmapImpl implements mmap(2) for private anonymous memory.
 func sysMmapImpl(t *thread) int64 {
 	addr, n, prot, flags := uintptr(t.regs.rdi), uintptr(t.regs.rsi), uint32(t.regs.rdx), uint32(t.regs.r10)
@@ -36,6 +39,15 @@ func sysMmapImpl(t *thread) int64 {
 	}
 	if !vmaMap(addr, n, prot, false) {
 		return -eNOMEM
+	}
+	// Small mappings (runtime metadata, stacks) are used right away: map
+	// them now instead of taking page faults later, each ~30 us on kvm-pvm
+	// (exception delivery through CPL 0 is emulated). Measured on hello:
+	// 45 -> 13 faults, 3.85 -> 3.21 ms monitor total, +0.8 MiB guest memory.
+	if prot&(protRead|protWrite) != 0 && n <= eagerMapMax {
+		for p := addr; p < addr+n; p += faultAround {
+			mapAround(p, prot, addr, addr+n)
+		}
 	}
 	return int64(addr)
 }
