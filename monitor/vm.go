@@ -30,6 +30,10 @@ type Config struct {
 	// Signals delivers host signals (SIGINT, SIGTERM) to forward to the
 	// program; a second one stops the VM at once.
 	Signals <-chan os.Signal
+	// Seccomp confines the whole process to the system calls a running
+	// monitor needs (seccomp.go) once the VM is set up. It cannot be
+	// undone: set it only in a process that runs this one VM and exits.
+	Seccomp bool
 }
 
 // DefaultMemoryMiB is the guest RAM when none is asked for.
@@ -277,7 +281,17 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go v.ticker(done, &wg)
+	// The ticker exists before the seccomp filter: creating the first
+	// timer sets up the Go runtime's netpoller (epoll_create1, eventfd2).
+	tick := time.NewTicker(abi.PreemptPeriodNS)
+	go v.ticker(tick, done, &wg)
+	if v.cfg.Seccomp {
+		if err := enterSeccomp(); err != nil {
+			close(done)
+			wg.Wait()
+			return abi.ExitMonitor, false, err
+		}
+	}
 	defer func() {
 		close(done)
 		wg.Wait()
@@ -337,9 +351,8 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 
 // ticker interrupts KVM_RUN every preemption period (and on host signals)
 // by signalling the vCPU thread: KVM_RUN then returns EINTR.
-func (v *vcpu) ticker(done <-chan struct{}, wg *sync.WaitGroup) {
+func (v *vcpu) ticker(t *time.Ticker, done <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
-	t := time.NewTicker(abi.PreemptPeriodNS)
 	defer t.Stop()
 	for {
 		select {

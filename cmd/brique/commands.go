@@ -114,6 +114,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.Var(&rf.env, "env", "same as -e")
 	fs.BoolVar(&rf.debug, "debug", false, "show library OS diagnostics (unimplemented system calls, ...)")
 	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits and guest memory use on exit")
+	seccomp := fs.Bool("seccomp", true, "confine the monitor to the system calls a running VM needs (seccomp filter)")
 	if err := parseFlags(fs, args); err != nil {
 		return 0, err
 	}
@@ -135,6 +136,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	name := strings.TrimSuffix(filepath.Base(target), ".img")
+	var status *os.File
+	if rf.stats {
+		// Opened now: the seccomp filter denies open once the VM runs.
+		status, _ = os.Open("/proc/self/status")
+	}
 	res, err := monitor.Run(monitor.Config{
 		Image:     img,
 		MemoryMiB: rf.mem.mib,
@@ -144,6 +150,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		Stderr:    stderr,
 		Debug:     rf.debug,
 		Signals:   sigs,
+		Seccomp:   *seccomp,
 	})
 	if err != nil {
 		return 0, err
@@ -151,7 +158,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	if rf.stats {
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		anon, file := procRss()
+		anon, file := procRss(status)
 		fmt.Fprintf(stderr, "brique: host memory: peak RSS %d KiB = guest RAM %d KiB + monitor private %d KiB + shared file pages (brique binary, image) %d KiB\n",
 			ru.Maxrss, res.GuestResident/1024, anon, file)
 		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, Go runtime to first output %v, total %v; %d VM exits (%d TLB flushes), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
@@ -185,11 +192,13 @@ func openOrBuild(target string, stderr io.Writer) (*bimage.Image, func(), error)
 		return nil, nop, err
 	}
 	img, err := bimage.Open(r.Path)
+	// The image is mapped: its file and the build directory can go now
+	// (before the VM runs under the seccomp filter, which denies unlink).
+	cleanup()
 	if err != nil {
-		cleanup()
 		return nil, nop, err
 	}
-	return img, cleanup, nil
+	return img, nop, nil
 }
 
 // looksLikePackage accepts import paths and relative package paths.
@@ -310,24 +319,25 @@ func testOne(pkg string, goFlags, testArgs []string, mib int, verbose bool, stdo
 }
 
 // procRss returns this process's private anonymous and file-backed
-// resident memory in KiB (/proc/self/status RssAnon, RssFile): the guest's
-// RAM is already unmapped when it is read.
-func procRss() (anon, file int) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+// resident memory in KiB (RssAnon, RssFile from /proc/self/status, read
+// through f): the guest's RAM is already unmapped when it is read.
+func procRss(f *os.File) (anon, file int) {
+	if f == nil {
 		return 0, 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
+	buf := make([]byte, 8192)
+	n, _ := f.ReadAt(buf, 0)
+	for _, l := range strings.Split(string(buf[:n]), "\n") {
+		fl := strings.Fields(l)
+		if len(fl) < 2 {
 			continue
 		}
-		n, _ := strconv.Atoi(f[1])
-		switch f[0] {
+		v, _ := strconv.Atoi(fl[1])
+		switch fl[0] {
 		case "RssAnon:":
-			anon = n
+			anon = v
 		case "RssFile:":
-			file = n
+			file = v
 		}
 	}
 	return anon, file

@@ -635,3 +635,46 @@ func main() {
 		t.Fatalf("brique run -m 128M: want the program to finish\n%s", r)
 	}
 }
+
+// TestSeccompActive checks that a running `brique run` is confined by its
+// seccomp filter (and is not with --seccomp=false), and that Ctrl-C still
+// reaches the program through it.
+func TestSeccompActive(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	dir := newModule(t, "example.com/waiter", map[string]string{
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\t\"time\"\n)\n\nfunc main() {\n\tfmt.Println(\"running\")\n\ttime.Sleep(time.Hour)\n}\n",
+	})
+	img := filepath.Join(t.TempDir(), "waiter.img")
+	if r := brique(t, dir, "build", "-q", "-o", img, "."); r.Code != 0 {
+		t.Fatalf("brique build: %s", r)
+	}
+	for _, tc := range []struct {
+		flag string
+		mode string
+	}{{"--seccomp=true", "2"}, {"--seccomp=false", "0"}} {
+		cmd := exec.Command(briqueBin, "run", tc.flag, img)
+		cmd.Env = briqueEnv()
+		out := &testutil.SyncBuffer{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(out.String(), "running") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^Seccomp:\s+(\d+)`).FindSubmatch(status)
+		if m == nil || string(m[1]) != tc.mode {
+			t.Errorf("brique run %s: Seccomp mode %q, want %s", tc.flag, m, tc.mode)
+		}
+		_ = cmd.Process.Signal(os.Interrupt)
+		err = cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
+			t.Errorf("brique run %s after SIGINT: exit status %d (%v), want 130 as natively", tc.flag, code, err)
+		}
+	}
+}

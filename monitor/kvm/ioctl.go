@@ -100,3 +100,10 @@ func ioctlName(req uintptr) string {
 	}
 	return fmt.Sprintf("ioctl %#x", req)
 }
+
+// RunningIoctls are the only ioctl requests a monitor needs once its vCPU
+// runs (KVM_RUN, and reading/writing registers for preemption and crash
+// reports): the rest can be denied by a seccomp filter.
+func RunningIoctls() []uintptr {
+	return []uintptr{kvmRun, kvmGetRegs, kvmSetRegs, kvmGetSregs, kvmSetSregs}
+}

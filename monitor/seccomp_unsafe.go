@@ -1,0 +1,26 @@
+package monitor
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/monitor/kvm"
+)
+
+// enterSeccomp installs the filter for every thread of the process.
+func enterSeccomp() error {
+	prog := seccompProgram(seccompAllowed, kvm.RunningIoctls())
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("seccomp: PR_SET_NO_NEW_PRIVS: %w", err)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	runtime.KeepAlive(prog)
+	if e != 0 {
+		return fmt.Errorf("seccomp: installing the filter: %w", e)
+	}
+	return nil
+}
