@@ -44,6 +44,12 @@ type Options struct {
 	Dir     string    // working directory for the go command (default: current)
 	Log     io.Writer // progress lines (nil: quiet)
 	GoFlags []string  // extra flags for go build / go test -c (e.g. -tags)
+	// RootFS is a directory whose tree becomes the guest's read-only root
+	// file system ("" = none: only "/" and the device files).
+	RootFS string
+	// PackageRootFS (tests) makes the package's own directory the root
+	// file system, so tests find their testdata like under go test.
+	PackageRootFS bool
 }
 
 // Result describes a built image.
@@ -105,6 +111,9 @@ func Build(o Options) (*Result, error) {
 	if o.Test && len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
 		return nil, fmt.Errorf("%w: %s has no test files", ErrNoTests, p.ImportPath)
 	}
+	if o.PackageRootFS && o.RootFS == "" {
+		o.RootFS = p.Dir
+	}
 	if !o.Test && p.Name != "main" {
 		return nil, fmt.Errorf("%s is package %s, not a main package: brique build needs a program (package main); use brique test for tests", p.ImportPath, p.Name)
 	}
@@ -117,9 +126,11 @@ func Build(o Options) (*Result, error) {
 	// Where the go command runs, and how it finds the library OS.
 	runDir := o.Dir
 	var modArgs []string
+	var briqueRoot string // directory of the brique.dev/brique module used
 	switch {
 	case p.Module != nil && p.Module.Path == brique.ModulePath:
 		// Building inside the Brique repository itself.
+		briqueRoot = p.Module.Dir
 	case p.Goroot || p.Module == nil:
 		// Standard library package (tests): build from a module that has
 		// the library OS.
@@ -127,12 +138,13 @@ func Build(o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		runDir = root
+		runDir, briqueRoot = root, root
 	default:
 		root, err := guestModule()
 		if err != nil {
 			return nil, err
 		}
+		briqueRoot = root
 		modfile, err := tempModfile(tmp, p.Module.GoMod, root)
 		if err != nil {
 			return nil, err
@@ -140,20 +152,37 @@ func Build(o Options) (*Result, error) {
 		modArgs = []string{"-modfile=" + modfile}
 	}
 
-	// The overlay: one extra file in the package importing the kernel.
+	// The overlay: one extra file in the package importing the kernel (and
+	// the generated root file system package, if any).
+	replace := map[string]string{}
+	imports := []string{KernelPackage}
+	bricks := []string{"kernel"}
+	if o.RootFS != "" {
+		n, err := addRootFS(replace, tmp, briqueRoot, o.RootFS)
+		if err != nil {
+			return nil, err
+		}
+		imports = append(imports, RootFSPackage)
+		bricks = append(bricks, "rootfs")
+		logf("brique: root file system from %s: %d entries", o.RootFS, n)
+	}
 	var extra, src string
 	if o.Test {
 		extra = filepath.Join(p.Dir, "zz_brique_test.go")
-		src = fmt.Sprintf("package %s_test\n\nimport _ %q\n", p.Name, KernelPackage)
+		src = fmt.Sprintf("package %s_test\n\n", p.Name)
 	} else {
 		extra = filepath.Join(p.Dir, "zz_brique.go")
-		src = fmt.Sprintf("package main\n\nimport _ %q\n", KernelPackage)
+		src = "package main\n\n"
+	}
+	for _, imp := range imports {
+		src += fmt.Sprintf("import _ %q\n", imp)
 	}
 	srcPath := filepath.Join(tmp, "inject.go")
 	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
 		return nil, err
 	}
-	ov, _ := json.Marshal(map[string]map[string]string{"Replace": {extra: srcPath}})
+	replace[extra] = srcPath
+	ov, _ := json.Marshal(map[string]map[string]string{"Replace": replace})
 	ovPath := filepath.Join(tmp, "overlay.json")
 	if err := os.WriteFile(ovPath, ov, 0o644); err != nil {
 		return nil, err
@@ -173,7 +202,9 @@ func Build(o Options) (*Result, error) {
 	elfPath := filepath.Join(tmp, "prog.elf")
 	args := []string{"build"}
 	if o.Test {
-		args = []string{"test", "-c"}
+		// -vet=off: vet cannot run on the overlay-only packages (it
+		// changes into their directory, which does not exist on disk).
+		args = []string{"test", "-c", "-vet=off"}
 	}
 	args = append(args, modArgs...)
 	args = append(args, "-overlay="+ovPath, "-trimpath", "-ldflags=-s -w -E "+EntrySymbol, "-o", elfPath)
@@ -207,7 +238,7 @@ func Build(o Options) (*Result, error) {
 		return nil, err
 	}
 	meta.Package = p.ImportPath
-	meta.Bricks = []string{"kernel"}
+	meta.Bricks = bricks
 	final := image.AppendTrailer(rewritten, meta)
 	if err := writeAtomic(out, final); err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 func cmdBuild(args []string, stderr io.Writer) error {
 	fs := newFlags("build", "build [-o IMAGE] [PKG]", stderr)
 	out := fs.String("o", "", "write the image to `IMAGE` (default: the package name + .img)")
+	rootfs := fs.String("rootfs", "", "embed the tree at `DIR` as the guest's read-only root file system")
 	quiet := fs.Bool("q", false, "print nothing but errors")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,7 +30,7 @@ func cmdBuild(args []string, stderr io.Writer) error {
 	if fs.NArg() > 1 {
 		return usagef("build takes one package, got %d", fs.NArg())
 	}
-	o := builder.Options{Package: fs.Arg(0), Output: *out, Log: stderr}
+	o := builder.Options{Package: fs.Arg(0), Output: *out, Log: stderr, RootFS: *rootfs}
 	if *quiet {
 		o.Log = nil
 	}
@@ -115,6 +116,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.BoolVar(&rf.debug, "debug", false, "show library OS diagnostics (unimplemented system calls, ...)")
 	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits and guest memory use on exit")
 	seccomp := fs.Bool("seccomp", true, "confine the monitor to the system calls a running VM needs (seccomp filter)")
+	rootfs := fs.String("rootfs", "", "when building PKG: embed the tree at `DIR` as the guest's root file system")
 	if err := parseFlags(fs, args); err != nil {
 		return 0, err
 	}
@@ -126,7 +128,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	if len(progArgs) > 0 && progArgs[0] == "--" {
 		progArgs = progArgs[1:]
 	}
-	img, cleanup, err := openOrBuild(target, stderr)
+	img, cleanup, err := openOrBuild(target, *rootfs, stderr)
 	if err != nil {
 		return 0, err
 	}
@@ -168,10 +170,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 }
 
 // openOrBuild opens target as an image file, or builds it as a package.
-func openOrBuild(target string, stderr io.Writer) (*bimage.Image, func(), error) {
+func openOrBuild(target, rootfs string, stderr io.Writer) (*bimage.Image, func(), error) {
 	nop := func() {}
 	st, err := os.Stat(target)
 	if err == nil && st.Mode().IsRegular() {
+		if rootfs != "" {
+			return nil, nop, usagef("--rootfs is for building: %s is already an image (use brique build --rootfs)", target)
+		}
 		img, err := bimage.Open(target)
 		return img, nop, err
 	}
@@ -186,7 +191,7 @@ func openOrBuild(target string, stderr io.Writer) (*bimage.Image, func(), error)
 		return nil, nop, err
 	}
 	cleanup := func() { os.RemoveAll(tmp) }
-	r, err := builder.Build(builder.Options{Package: target, Output: filepath.Join(tmp, "prog.img"), Log: quietLog(stderr)})
+	r, err := builder.Build(builder.Options{Package: target, Output: filepath.Join(tmp, "prog.img"), Log: quietLog(stderr), RootFS: rootfs})
 	if err != nil {
 		cleanup()
 		return nil, nop, err
@@ -280,7 +285,7 @@ func testOne(pkg string, goFlags, testArgs []string, mib int, verbose bool, stdo
 		return false
 	}
 	defer os.RemoveAll(tmp)
-	r, err := builder.Build(builder.Options{Package: pkg, Test: true, Output: filepath.Join(tmp, "test.img"), GoFlags: goFlags})
+	r, err := builder.Build(builder.Options{Package: pkg, Test: true, Output: filepath.Join(tmp, "test.img"), GoFlags: goFlags, PackageRootFS: true})
 	if errors.Is(err, builder.ErrNoTests) {
 		fmt.Fprintf(stdout, "?   \t%s\t[no test files]\n", pkg)
 		return true

@@ -524,13 +524,12 @@ func TestInGuestTests(t *testing.T) {
 // stdlibSkips are the standard library tests that cannot pass in a
 // unikernel, with the reason (docs/stdlib-tests.md keeps the same list).
 var stdlibSkips = map[string]string{
-	"TestHTTPDecoding":               "encoding/json: needs a network (issue 4)",
-	"TestMutexMisuse":                "sync: re-executes the test binary (one process per unikernel)",
-	"TestIssue76126":                 "sync: re-executes the test binary",
-	"ExampleOnceValues":              "sync: reads example_test.go from disk (no files yet, issue 5)",
-	"TestLinkerGC":                   "math/big: runs the go command",
-	"TestIssue5745":                  "time: expects a nil *Timer read to fault; page 0 is readable (zpoline)",
-	"TestLoadLocationFromTZDataSlim": "time: reads testdata files (issue 5)",
+	"TestHTTPDecoding":  "encoding/json: needs a network (issue 4)",
+	"TestMutexMisuse":   "sync: re-executes the test binary (one process per unikernel)",
+	"TestIssue76126":    "sync: re-executes the test binary",
+	"ExampleOnceValues": "sync: reads example_test.go from disk (no files yet, issue 5)",
+	"TestLinkerGC":      "math/big: runs the go command",
+	"TestIssue5745":     "time: expects a nil *Timer read to fault; page 0 is readable (zpoline)",
 }
 
 // TestInGuestStdlib runs the Go standard library's own tests for the
@@ -676,5 +675,51 @@ func TestSeccompActive(t *testing.T) {
 		if code := cmd.ProcessState.ExitCode(); code != 130 {
 			t.Errorf("brique run %s after SIGINT: exit status %d (%v), want 130 as natively", tc.flag, code, err)
 		}
+	}
+}
+
+// TestFiles runs examples/files natively on examples/files/site and in the
+// unikernel with that tree as the embedded root file system: same output.
+// Then it checks the root file system confines and refuses writes.
+func TestFiles(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	site := filepath.Join(repoRoot, "examples", "files", "site")
+	native := testutil.Cmd{Env: nativeEnv(), Timeout: time.Minute}.Run(t, nativeBinary(t, "files"), "-root", site)
+	if native.Code != 0 {
+		t.Fatalf("native examples/files: %s", native)
+	}
+	vm := brique(t, "", "run", "--rootfs", site, "./examples/files")
+	if vm.Code != 0 || vm.Stdout != native.Stdout {
+		t.Fatalf("brique run --rootfs: want the native output %q\n%s", native.Stdout, vm)
+	}
+
+	dir := newModule(t, "example.com/escape", map[string]string{
+		"main.go": `package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	for _, p := range []string{"../../etc/passwd", "/../etc/passwd", "/etc/passwd", "/proc/self/environ", "/config.txt/.."} {
+		_, err := os.ReadFile(p)
+		fmt.Println(p, os.IsNotExist(err) || err != nil)
+	}
+	b, err := os.ReadFile("/../../config.txt")
+	fmt.Printf("dotdot clamps at /: %q %v\n", b, err)
+	err = os.WriteFile("/config.txt", []byte("x"), 0o644)
+	fmt.Println("write refused:", err != nil)
+	err = os.WriteFile("/new.txt", []byte("x"), 0o644)
+	fmt.Println("create refused:", err != nil)
+}
+`,
+		"root/config.txt": "cfg\n",
+	})
+	r := brique(t, dir, "run", "--rootfs", filepath.Join(dir, "root"), ".")
+	want := "../../etc/passwd true\n/../etc/passwd true\n/etc/passwd true\n/proc/self/environ true\n/config.txt/.. true\n" +
+		"dotdot clamps at /: \"cfg\\n\" <nil>\nwrite refused: true\ncreate refused: true\n"
+	if r.Code != 0 || r.Stdout != want {
+		t.Fatalf("confinement checks: want\n%s\n%s", want, r)
 	}
 }

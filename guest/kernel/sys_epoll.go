@@ -164,6 +164,8 @@ func readiness(fd int32) (uint32, uint64, bool) {
 			return r, p.gen, true
 		case fdEpoll:
 			return 0, 0, true
+		case fdFile, fdDevice:
+			return epollIn | epollOut, 0, true
 		}
 	}
 	if h := ReadinessHook; h != nil {

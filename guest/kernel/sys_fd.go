@@ -23,13 +23,17 @@ const (
 	fdEpoll
 	fdPipeR
 	fdPipeW
+	fdFile   // root file system file: obj = entry, off = offset
+	fdDir    // root file system directory: obj = entry (-1 = "/"), off = entries read
+	fdDevice // /dev/null, /dev/zero, /dev/urandom: obj = dev*
 )
 
 type fdesc struct {
 	kind     uint8
 	cloexec  bool
 	nonblock bool
-	obj      int // index into eventfds, epolls or pipes; console: fd 1 or 2
+	obj      int   // eventfds, epolls or pipes index; console: fd 1 or 2; file: entry
+	off      int64 // offset (files), entries read (directories)
 }
 
 type eventfd struct {
@@ -89,6 +93,10 @@ func writeFD(t *thread, fd uint64, p, n uintptr) int64 {
 		return -eFAULT
 	}
 	switch d.kind {
+	case fdDevice:
+		return int64(n) // /dev/null and friends swallow writes
+	case fdFile, fdDir:
+		return -eBADF // opened read-only
 	case fdConsoleOut:
 		if n == 0 {
 			return 0
@@ -175,6 +183,12 @@ func sysReadImpl(t *thread) int64 {
 	switch d.kind {
 	case fdConsoleIn:
 		return 0 // no standard input: EOF
+	case fdFile:
+		return readFile(d, p, n, d.off, true)
+	case fdDevice:
+		return readDevice(d, p, n)
+	case fdDir:
+		return -eISDIR
 	case fdEventfd:
 		if n < 8 {
 			return -eINVAL
@@ -225,22 +239,6 @@ func sysReadImpl(t *thread) int64 {
 func fileChanged() {
 	wakeKind(waitRead)
 	wakeKind(waitEpoll)
-}
-
-// sysPread64Impl implements pread64(2): no seekable files here.
-func sysPread64Impl(t *thread) int64 {
-	if getFD(t.regs.rdi) == nil {
-		return -eBADF
-	}
-	return -eSPIPE
-}
-
-// sysLseekImpl implements lseek(2).
-func sysLseekImpl(t *thread) int64 {
-	if getFD(t.regs.rdi) == nil {
-		return -eBADF
-	}
-	return -eSPIPE
 }
 
 // sysCloseImpl implements close(2).
@@ -365,7 +363,7 @@ func sysFcntlImpl(t *thread) int64 {
 	case 3: // F_GETFL
 		fl := int64(2) // O_RDWR
 		switch d.kind {
-		case fdConsoleIn, fdPipeR:
+		case fdConsoleIn, fdPipeR, fdFile, fdDir:
 			fl = 0
 		case fdConsoleOut, fdPipeW:
 			fl = 1
@@ -406,6 +404,14 @@ func sysFstatImpl(t *thread) int64 {
 }
 
 func statFD(d *fdesc, st uintptr) int64 {
+	switch d.kind {
+	case fdFile:
+		return statEntry(st, d.obj, 0)
+	case fdDir:
+		return statEntry(st, d.obj, 0)
+	case fdDevice:
+		return statEntry(st, -1, d.obj)
+	}
 	const statSize = 144
 	if !userPrepare(st, statSize, true) {
 		return -eFAULT
@@ -423,27 +429,6 @@ func statFD(d *fdesc, st uintptr) int64 {
 	store64(st+56, abi.PageSize) // st_blksize
 	return 0
 }
-
-// sysNewfstatatImpl implements newfstatat(2) for AT_EMPTY_PATH on a
-// descriptor; paths exist only with the file brick.
-func sysNewfstatatImpl(t *thread) int64 {
-	const atEmptyPath = 0x1000
-	if t.regs.r10&atEmptyPath != 0 {
-		d := getFD(t.regs.rdi)
-		if d == nil {
-			return -eBADF
-		}
-		return statFD(d, uintptr(t.regs.rdx))
-	}
-	return -eNOENT
-}
-
-// sysOpenatImpl implements openat(2): without the file brick there are no
-// files.
-func sysOpenatImpl(t *thread) int64 { return -eNOENT }
-
-// sysReadlinkatImpl implements readlinkat(2).
-func sysReadlinkatImpl(t *thread) int64 { return -eNOENT }
 
 // sysEventfdImpl implements eventfd(2).
 func sysEventfdImpl(t *thread) int64 { return newEventfd(t.regs.rdi, 0) }

@@ -72,6 +72,14 @@ const (
 	sysRseq           = 334
 	sysPipe           = 22
 	sysPrctl          = 157
+	sysAccess         = 21
+	sysStat           = 4
+	sysLstat          = 6
+	sysChdir          = 80
+	sysGetdents64     = 217
+	sysFaccessat      = 269
+	sysFaccessat2     = 439
+	sysOpen           = 2
 )
 
 var sysTable = [...]sysFunc{
@@ -141,6 +149,10 @@ var sysTable = [...]sysFunc{
 	sysPrlimit64:      sysPrlimit64Impl,
 	sysGetrandom:      sysGetrandomImpl,
 	sysPrctl:          sysPrctlImpl,
+	sysChdir:          sysChdirImpl,
+	sysGetdents64:     sysGetdents64Impl,
+	sysFaccessat:      sysFaccessatImpl,
+	sysFaccessat2:     sysFaccessatImpl,
 }
 
 // sysNames names a few calls for the ENOSYS log.
