@@ -723,3 +723,87 @@ func main() {
 		t.Fatalf("confinement checks: want\n%s\n%s", want, r)
 	}
 }
+
+// TestTmpfs runs a program that uses /tmp (create, append, big files,
+// seek, mkdir, rename, truncate, walk, remove) natively and in the
+// unikernel: same output.
+func TestTmpfs(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	dir := newModule(t, "example.com/tmpuser", map[string]string{"main.go": tmpfsProgram})
+	bin := filepath.Join(t.TempDir(), "tmpuser")
+	if r := (testutil.Cmd{Dir: dir, Env: nativeEnv()}).Run(t, "go", "build", "-o", bin, "."); r.Code != 0 {
+		t.Fatalf("go build: %s", r)
+	}
+	native := testutil.Cmd{Env: nativeEnv(), Timeout: time.Minute}.Run(t, bin)
+	vm := brique(t, dir, "run", ".")
+	if native.Code != 0 || vm.Code != 0 || vm.Stdout != native.Stdout {
+		t.Fatalf("want the same output natively and in the unikernel\nnative: %s\nbrique: %s", native, vm)
+	}
+}
+
+const tmpfsProgram = `package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+func check(what string, err error) {
+	if err != nil {
+		fmt.Println("FAIL", what, err)
+		os.Exit(1)
+	}
+}
+
+func main() {
+	dir, err := os.MkdirTemp("", "brique-*")
+	check("MkdirTemp", err)
+	fmt.Println("tempdir under /tmp:", filepath.Dir(dir) == "/tmp")
+	p := filepath.Join(dir, "a.txt")
+	check("WriteFile", os.WriteFile(p, []byte("hello "), 0o644))
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	check("append open", err)
+	_, err = f.WriteString("world\n")
+	check("append", err)
+	check("sync", f.Sync())
+	f.Close()
+	b, err := os.ReadFile(p)
+	check("ReadFile", err)
+	fmt.Printf("content %q\n", b)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 100000) // 1.6 MB
+	check("big write", os.WriteFile(filepath.Join(dir, "big"), big, 0o600))
+	got, err := os.ReadFile(filepath.Join(dir, "big"))
+	check("big read", err)
+	fmt.Println("big roundtrip:", bytes.Equal(got, big))
+	f, _ = os.Open(filepath.Join(dir, "big"))
+	f.Seek(1000003, io.SeekStart)
+	buf := make([]byte, 5)
+	io.ReadFull(f, buf)
+	f.Close()
+	fmt.Printf("seek read %q\n", buf)
+	check("Mkdir", os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	check("Rename", os.Rename(p, filepath.Join(dir, "sub", "b.txt")))
+	check("Truncate", os.Truncate(filepath.Join(dir, "big"), 10))
+	st, err := os.Stat(filepath.Join(dir, "big"))
+	check("Stat", err)
+	fmt.Println("truncated size", st.Size())
+	var names []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(dir, p)
+		names = append(names, rel)
+		return nil
+	})
+	sort.Strings(names)
+	fmt.Println("tree", names)
+	_, err = os.Stat(p)
+	fmt.Println("old name gone:", os.IsNotExist(err))
+	fmt.Println("rmdir non-empty fails:", os.Remove(filepath.Join(dir, "sub")) != nil)
+	check("RemoveAll", os.RemoveAll(dir))
+	_, err = os.Stat(dir)
+	fmt.Println("removed:", os.IsNotExist(err))
+}
+`

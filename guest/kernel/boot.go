@@ -44,6 +44,7 @@ func boot() {
 	mmInit()
 	zpolineInit()
 	fdInit()
+	tmpInit()
 
 	fpuInit()
 	t := &threads[0]

@@ -164,7 +164,7 @@ func readiness(fd int32) (uint32, uint64, bool) {
 			return r, p.gen, true
 		case fdEpoll:
 			return 0, 0, true
-		case fdFile, fdDevice:
+		case fdFile, fdDevice, fdTmpFile:
 			return epollIn | epollOut, 0, true
 		}
 	}

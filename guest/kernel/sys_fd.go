@@ -23,9 +23,11 @@ const (
 	fdEpoll
 	fdPipeR
 	fdPipeW
-	fdFile   // root file system file: obj = entry, off = offset
-	fdDir    // root file system directory: obj = entry (-1 = "/"), off = entries read
-	fdDevice // /dev/null, /dev/zero, /dev/urandom: obj = dev*
+	fdFile    // root file system file: obj = entry, off = offset
+	fdDir     // root file system directory: obj = entry (-1 = "/"), off = entries read
+	fdDevice  // /dev/null, /dev/zero, /dev/urandom: obj = dev*
+	fdTmpFile // tmpfs file: obj = node, off = offset
+	fdTmpDir  // tmpfs directory: obj = node, off = entries read
 )
 
 type fdesc struct {
@@ -34,6 +36,8 @@ type fdesc struct {
 	nonblock bool
 	obj      int   // eventfds, epolls or pipes index; console: fd 1 or 2; file: entry
 	off      int64 // offset (files), entries read (directories)
+
+	appendMode bool // O_APPEND
 }
 
 type eventfd struct {
@@ -95,7 +99,17 @@ func writeFD(t *thread, fd uint64, p, n uintptr) int64 {
 	switch d.kind {
 	case fdDevice:
 		return int64(n) // /dev/null and friends swallow writes
-	case fdFile, fdDir:
+	case fdTmpFile:
+		off := d.off
+		if d.appendMode {
+			off = tmpNodes[d.obj].size
+		}
+		r := tmpWrite(d.obj, p, n, off)
+		if r > 0 {
+			d.off = off + r
+		}
+		return r
+	case fdFile, fdDir, fdTmpDir:
 		return -eBADF // opened read-only
 	case fdConsoleOut:
 		if n == 0 {
@@ -185,9 +199,15 @@ func sysReadImpl(t *thread) int64 {
 		return 0 // no standard input: EOF
 	case fdFile:
 		return readFile(d, p, n, d.off, true)
+	case fdTmpFile:
+		r := tmpRead(d.obj, p, n, d.off)
+		if r > 0 {
+			d.off += r
+		}
+		return r
 	case fdDevice:
 		return readDevice(d, p, n)
-	case fdDir:
+	case fdDir, fdTmpDir:
 		return -eISDIR
 	case fdEventfd:
 		if n < 8 {
@@ -270,6 +290,9 @@ func closeFD(d *fdesc) {
 		pipes[obj].writers--
 		pipes[obj].gen++
 		pipeMaybeFree(obj)
+	case fdTmpFile:
+		tmpNodes[obj].opens = 0
+		tmpRelease(obj)
 	}
 	fileChanged()
 }
@@ -363,7 +386,7 @@ func sysFcntlImpl(t *thread) int64 {
 	case 3: // F_GETFL
 		fl := int64(2) // O_RDWR
 		switch d.kind {
-		case fdConsoleIn, fdPipeR, fdFile, fdDir:
+		case fdConsoleIn, fdPipeR, fdFile, fdDir, fdTmpDir:
 			fl = 0
 		case fdConsoleOut, fdPipeW:
 			fl = 1
@@ -405,6 +428,8 @@ func sysFstatImpl(t *thread) int64 {
 
 func statFD(d *fdesc, st uintptr) int64 {
 	switch d.kind {
+	case fdTmpFile, fdTmpDir:
+		return tmpStat(st, d.obj)
 	case fdFile:
 		return statEntry(st, d.obj, 0)
 	case fdDir:

@@ -62,7 +62,6 @@ const maxPath = 4096
 // a negated errno. Symbolic links in the archive are not followed
 // (documented limitation).
 func resolve(dirfd int64, p uintptr, buf *[maxPath]byte) int64 {
-	const atFDCWD = -100
 	n := 0
 	if !userPrepare(p, 1, false) {
 		return -eFAULT
@@ -78,12 +77,20 @@ func resolve(dirfd int64, p uintptr, buf *[maxPath]byte) int64 {
 			if d == nil {
 				return -eBADF
 			}
-			if d.kind != fdDir {
+			switch {
+			case d.kind == fdDir && d.obj >= 0:
+				base = rootfs().Name(d.obj)
+			case d.kind == fdDir:
+			case d.kind == fdTmpDir:
+				n = tmpDirPath(d.obj, buf)
+				base = nil
+			default:
 				return -eNOTDIR
 			}
-			base = rootfs().Name(d.obj)
 		}
-		n = copy(buf[:], base)
+		if base != nil {
+			n = copy(buf[:], base)
+		}
 	}
 	// Append the components, handling "." and "..".
 	i := 0
@@ -141,10 +148,17 @@ func lookup(path []byte) int {
 // sysOpenatImpl implements openat(2): read-only files and directories of
 // the root file system, and the device files.
 func sysOpenatImpl(t *thread) int64 {
-	return openPath(int64(t.regs.rdi), uintptr(t.regs.rsi), t.regs.rdx)
+	return openPath(int64(t.regs.rdi), uintptr(t.regs.rsi), t.regs.rdx, uint32(t.regs.r10))
 }
 
-func openPath(dirfd int64, p uintptr, flags uint64) int64 {
+// sysOpenImpl implements open(2).
+func sysOpenImpl(t *thread) int64 {
+	return openPath(atFDCWD, uintptr(t.regs.rdi), t.regs.rsi, uint32(t.regs.rdx))
+}
+
+const atFDCWD = -100
+
+func openPath(dirfd int64, p uintptr, flags uint64, mode uint32) int64 {
 	const (
 		oAccmode   = 3
 		oCreat     = 0x40
@@ -160,6 +174,9 @@ func openPath(dirfd int64, p uintptr, flags uint64) int64 {
 	if dev := deviceOf(path); dev != 0 {
 		return allocFD(fdesc{kind: fdDevice, obj: dev, cloexec: ce}, 0)
 	}
+	if rest, ok := tmpPath(path); ok {
+		return tmpOpen(rest, flags, mode, ce)
+	}
 	i := lookup(path)
 	if i < 0 {
 		if string(path) == "/" {
@@ -173,13 +190,13 @@ func openPath(dirfd int64, p uintptr, flags uint64) int64 {
 	if flags&oAccmode != 0 || flags&(oCreat|oTrunc) == oTrunc {
 		return -eROFS
 	}
-	mode := rootfs().Mode(i) & abi.ModeType
+	typ := rootfs().Mode(i) & abi.ModeType
 	switch {
-	case mode == abi.ModeDir:
+	case typ == abi.ModeDir:
 		return allocFD(fdesc{kind: fdDir, obj: i, cloexec: ce}, 0)
 	case flags&oDirectory != 0:
 		return -eNOTDIR
-	case mode == abi.ModeSymlink:
+	case typ == abi.ModeSymlink:
 		return -eNOENT // symbolic links are not followed
 	}
 	return allocFD(fdesc{kind: fdFile, obj: i, cloexec: ce}, 0)
@@ -232,10 +249,39 @@ func sysPread64Impl(t *thread) int64 {
 	switch d.kind {
 	case fdFile:
 		return readFile(d, p, n, int64(t.regs.r10), false)
+	case fdTmpFile:
+		if int64(t.regs.r10) < 0 {
+			return -eINVAL
+		}
+		return tmpRead(d.obj, p, n, int64(t.regs.r10))
 	case fdDevice:
 		return readDevice(d, p, n)
-	case fdDir:
+	case fdDir, fdTmpDir:
 		return -eISDIR
+	}
+	return -eSPIPE
+}
+
+// sysPwrite64Impl implements pwrite64(2).
+func sysPwrite64Impl(t *thread) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	p, n, off := uintptr(t.regs.rsi), uintptr(t.regs.rdx), int64(t.regs.r10)
+	if !userPrepare(p, n, false) {
+		return -eFAULT
+	}
+	switch d.kind {
+	case fdTmpFile:
+		if off < 0 {
+			return -eINVAL
+		}
+		return tmpWrite(d.obj, p, n, off)
+	case fdDevice:
+		return int64(n)
+	case fdFile, fdDir, fdTmpDir:
+		return -eBADF
 	}
 	return -eSPIPE
 }
@@ -248,15 +294,18 @@ func sysLseekImpl(t *thread) int64 {
 	}
 	off, whence := int64(t.regs.rsi), t.regs.rdx
 	switch d.kind {
-	case fdFile, fdDir:
+	case fdFile, fdDir, fdTmpFile, fdTmpDir:
 	case fdDevice:
 		return 0
 	default:
 		return -eSPIPE
 	}
 	var size int64
-	if d.kind == fdFile {
+	switch d.kind {
+	case fdFile:
 		size = int64(len(rootfs().Data(d.obj)))
+	case fdTmpFile:
+		size = tmpNodes[d.obj].size
 	}
 	switch whence {
 	case 0: // SEEK_SET
@@ -270,7 +319,7 @@ func sysLseekImpl(t *thread) int64 {
 	if off < 0 {
 		return -eINVAL
 	}
-	if d.kind == fdDir && off != 0 {
+	if (d.kind == fdDir || d.kind == fdTmpDir) && off != 0 {
 		return -eINVAL
 	}
 	d.off = off
@@ -333,6 +382,16 @@ func sysNewfstatatImpl(t *thread) int64 {
 	if dev := deviceOf(path); dev != 0 {
 		return statEntry(uintptr(t.regs.rdx), -1, dev)
 	}
+	if rest, ok := tmpPath(path); ok {
+		node, _, _, errno := tmpWalk(rest)
+		if errno != 0 {
+			return errno
+		}
+		if node < 0 {
+			return -eNOENT
+		}
+		return tmpStat(uintptr(t.regs.rdx), node)
+	}
 	i := lookup(path)
 	if i < 0 {
 		if string(path) == "/" {
@@ -352,6 +411,16 @@ func sysFaccessatImpl(t *thread) int64 {
 		return n
 	}
 	path := pathBuf[:n]
+	if rest, ok := tmpPath(path); ok {
+		node, _, _, errno := tmpWalk(rest)
+		if errno != 0 {
+			return errno
+		}
+		if node < 0 {
+			return -eNOENT
+		}
+		return 0
+	}
 	if deviceOf(path) == 0 && lookup(path) < 0 && string(path) != "/" {
 		return -eNOENT
 	}
@@ -390,12 +459,15 @@ func sysGetdents64Impl(t *thread) int64 {
 	if d == nil {
 		return -eBADF
 	}
-	if d.kind != fdDir {
+	if d.kind != fdDir && d.kind != fdTmpDir {
 		return -eNOTDIR
 	}
 	p, n := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
 	if !userPrepare(p, n, true) {
 		return -eFAULT
+	}
+	if d.kind == fdTmpDir {
+		return tmpGetdents(d, p, n)
 	}
 	r := rootfs()
 	dir := cwdRoot[:]
@@ -454,6 +526,106 @@ func sysChdirImpl(t *thread) int64 {
 			return -eNOTSUP
 		}
 		return -eNOENT
+	}
+	return 0
+}
+
+// tmpDirPath writes the absolute path of tmpfs directory node into buf.
+func tmpDirPath(node int, buf *[maxPath]byte) int {
+	// Collect the chain, then write it from the top.
+	var chain [64]int
+	k := 0
+	for a := node; a != tmpRootInode && k < len(chain); a = tmpNodes[a].parent {
+		chain[k] = a
+		k++
+	}
+	n := copy(buf[:], "/tmp")
+	for k--; k >= 0; k-- {
+		t := &tmpNodes[chain[k]]
+		if n+1+t.nameLen > maxPath {
+			break
+		}
+		buf[n] = '/'
+		n++
+		n += copy(buf[n:], t.name[:t.nameLen])
+	}
+	return n
+}
+
+// sysUnlinkImpl implements unlink(2).
+func sysUnlinkImpl(t *thread) int64 { return unlinkPath(atFDCWD, uintptr(t.regs.rdi), 0) }
+
+// sysRmdirImpl implements rmdir(2).
+func sysRmdirImpl(t *thread) int64 { return unlinkPath(atFDCWD, uintptr(t.regs.rdi), 0x200) }
+
+// sysUnlinkatImpl implements unlinkat(2).
+func sysUnlinkatImpl(t *thread) int64 {
+	return unlinkPath(int64(t.regs.rdi), uintptr(t.regs.rsi), t.regs.rdx)
+}
+
+// sysMkdirImpl implements mkdir(2).
+func sysMkdirImpl(t *thread) int64 {
+	return mkdirPath(atFDCWD, uintptr(t.regs.rdi), uint32(t.regs.rsi))
+}
+
+// sysMkdiratImpl implements mkdirat(2).
+func sysMkdiratImpl(t *thread) int64 {
+	return mkdirPath(int64(t.regs.rdi), uintptr(t.regs.rsi), uint32(t.regs.rdx))
+}
+
+// sysRenameImpl implements rename(2).
+func sysRenameImpl(t *thread) int64 {
+	return renamePath(atFDCWD, uintptr(t.regs.rdi), atFDCWD, uintptr(t.regs.rsi))
+}
+
+// sysRenameatImpl implements renameat(2) and renameat2(2) without flags.
+func sysRenameatImpl(t *thread) int64 {
+	if t.regs.rax == sysRenameat2 && t.regs.r8 != 0 {
+		return -eINVAL
+	}
+	return renamePath(int64(t.regs.rdi), uintptr(t.regs.rsi), int64(t.regs.rdx), uintptr(t.regs.r10))
+}
+
+// sysFtruncateImpl implements ftruncate(2).
+func sysFtruncateImpl(t *thread) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	if d.kind != fdTmpFile {
+		return -eINVAL
+	}
+	return tmpTruncate(d.obj, int64(t.regs.rsi))
+}
+
+// sysTruncateImpl implements truncate(2).
+func sysTruncateImpl(t *thread) int64 {
+	path, errno := pathOp(atFDCWD, uintptr(t.regs.rdi), &pathBuf)
+	if errno != 0 {
+		return errno
+	}
+	rest, ok := tmpPath(path)
+	if !ok {
+		return notTmp(path)
+	}
+	node, _, _, errno := tmpWalk(rest)
+	if errno != 0 {
+		return errno
+	}
+	if node < 0 {
+		return -eNOENT
+	}
+	if tmpNodes[node].mode&abi.ModeType == abi.ModeDir {
+		return -eISDIR
+	}
+	return tmpTruncate(node, int64(t.regs.rsi))
+}
+
+// sysFsyncImpl implements fsync(2) and fdatasync(2): memory is the
+// storage of the root file system and /tmp.
+func sysFsyncImpl(t *thread) int64 {
+	if getFD(t.regs.rdi) == nil {
+		return -eBADF
 	}
 	return 0
 }

@@ -80,6 +80,19 @@ const (
 	sysFaccessat      = 269
 	sysFaccessat2     = 439
 	sysOpen           = 2
+	sysPwrite64       = 18
+	sysFsync          = 74
+	sysFdatasync      = 75
+	sysTruncate       = 76
+	sysFtruncate      = 77
+	sysRename         = 82
+	sysMkdir          = 83
+	sysRmdir          = 84
+	sysUnlink         = 87
+	sysMkdirat        = 258
+	sysUnlinkat       = 263
+	sysRenameat       = 264
+	sysRenameat2      = 316
 )
 
 var sysTable = [...]sysFunc{
@@ -153,6 +166,20 @@ var sysTable = [...]sysFunc{
 	sysGetdents64:     sysGetdents64Impl,
 	sysFaccessat:      sysFaccessatImpl,
 	sysFaccessat2:     sysFaccessatImpl,
+	sysOpen:           sysOpenImpl,
+	sysPwrite64:       sysPwrite64Impl,
+	sysFsync:          sysFsyncImpl,
+	sysFdatasync:      sysFsyncImpl,
+	sysTruncate:       sysTruncateImpl,
+	sysFtruncate:      sysFtruncateImpl,
+	sysRename:         sysRenameImpl,
+	sysMkdir:          sysMkdirImpl,
+	sysRmdir:          sysRmdirImpl,
+	sysUnlink:         sysUnlinkImpl,
+	sysMkdirat:        sysMkdiratImpl,
+	sysUnlinkat:       sysUnlinkatImpl,
+	sysRenameat:       sysRenameatImpl,
+	sysRenameat2:      sysRenameatImpl,
 }
 
 // sysNames names a few calls for the ENOSYS log.

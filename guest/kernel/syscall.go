@@ -32,6 +32,11 @@ const (
 	eTIMEDOUT  = 110
 	eNODEV     = 19
 	eOPNOTSUPP = 95
+	eNOSPC     = 28
+	eFBIG      = 27
+	eBUSY      = 16
+	eNOTEMPTY  = 39
+	eXDEV      = 18
 )
 
 // sysFunc handles one system call for thread t; arguments are in t.regs
