@@ -53,7 +53,11 @@ func (v *vcpu) hypercall(nr, arg uint64) (code int, exit, crashed bool, err erro
 			return c, true, cr, err
 		}
 		timeout := time.Duration(leU64(blk[0:8]))
+		// No preemption ticks while the guest sleeps: an idle VM must
+		// cost no CPU (measured: ~1% per idle instance otherwise).
+		v.tick.Stop()
 		events := v.halt(timeout)
+		v.tick.Reset(abi.PreemptPeriodNS)
 		m.put64(arg+abi.HaltEvents, events)
 		if c, stop := v.hostSignals(); stop {
 			return c, true, false, nil

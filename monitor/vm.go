@@ -273,6 +273,7 @@ type vcpu struct {
 	sigs    int // host signals received
 	wake    chan struct{}
 	sigq    chan unix.Signal // host signals not yet given to the guest
+	tick    *time.Ticker     // preemption period; stopped while the guest halts
 	flushes uint64
 }
 
@@ -284,6 +285,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 	// The ticker exists before the seccomp filter: creating the first
 	// timer sets up the Go runtime's netpoller (epoll_create1, eventfd2).
 	tick := time.NewTicker(abi.PreemptPeriodNS)
+	v.tick = tick
 	go v.ticker(tick, done, &wg)
 	if v.cfg.Seccomp {
 		if err := enterSeccomp(); err != nil {
