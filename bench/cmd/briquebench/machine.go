@@ -12,16 +12,19 @@ import (
 
 // machine describes where the numbers were taken.
 type machine struct {
-	Date     time.Time
-	CPU      string
-	Kernel   string
-	NProc    int
-	MemTotal string
-	KVM      string
-	Go       string
-	Runc     string
-	Cgroups  string
-	Commit   string
+	Date        time.Time
+	CPU         string
+	Kernel      string
+	NProc       int
+	MemTotal    string
+	MemAvail    string // MemAvailable when the run began
+	KVM         string
+	Go          string
+	Runc        string
+	Qemu        string // first line of qemu-system-x86_64 --version
+	GuestKernel string // the kernel the Linux VM boots
+	Cgroups     string
+	Commit      string
 }
 
 func describeMachine(repo string) machine {
@@ -39,6 +42,9 @@ func describeMachine(repo string) machine {
 		if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
 			m.MemTotal = strconv.FormatFloat(kb/(1<<20), 'f', 1, 64) + " GiB"
 		}
+	}
+	if kb, err := meminfoKiB("MemAvailable"); err == nil {
+		m.MemAvail = strconv.FormatFloat(float64(kb)/(1<<20), 'f', 1, 64) + " GiB"
 	}
 	var u syscall.Utsname
 	if syscall.Uname(&u) == nil {

@@ -1,19 +1,23 @@
 // Command briquebench measures the claims of Brique's core boot path —
-// boot time, memory, image size and system call cost — against the same
-// program run as a native process and in a runc container, in the same run,
-// and writes the results as Markdown (docs/benchmarks.md).
+// boot time (to the first line of output and to exit), memory, image size,
+// system call cost and density (idle instances at once) — against the same
+// program run as a native process, in a runc container and as the /init of
+// a Linux VM under QEMU, in the same run, and writes the results as
+// Markdown (docs/benchmarks.md) with an SVG plot beside it.
 //
 // Run it from the repository root on a Linux/amd64 machine with /dev/kvm:
 //
-//	go run ./bench/cmd/briquebench -out docs/benchmarks.md   # full run, a few minutes
-//	go run ./bench/cmd/briquebench -smoke                    # every scenario, few iterations, < 60 s
+//	go run ./bench/cmd/briquebench -out docs/benchmarks.md   # full run, a minute or two
+//	go run ./bench/cmd/briquebench -smoke                    # every scenario, few iterations, < 30 s
 //
 // It builds cmd/brique, the example images and their native twins into a
-// temporary directory, so it measures the working tree as it is. runc is
-// optional (it is listed as skipped, with the reason, when it cannot run);
-// brique and the native baseline are not: their failure makes the exit
-// status 1. Nothing here asserts a time threshold: the numbers are reported,
-// not judged.
+// temporary directory, so it measures the working tree as it is. runc and
+// the Linux VM (qemu-system-x86_64 with TCG and a /boot/vmlinuz-* kernel)
+// are optional: they are listed as skipped, with the reason, when they
+// cannot run. brique and the native baseline are not: their failure makes
+// the exit status 1, and so does anything a density run leaves behind.
+// Nothing here asserts a time threshold: the numbers are reported, not
+// judged.
 package main
 
 import (
@@ -40,6 +44,17 @@ type config struct {
 	Runc          string
 	Timeout       time.Duration
 	Keep          bool
+
+	Qemu       string // qemu-system-x86_64 executable; "" disables the competitor
+	QemuKernel string // kernel image; "": the newest /boot/vmlinuz-*
+	QemuRuns   int
+	QemuWarmup int
+
+	DensityMax        int
+	DensityRuncMax    int
+	DensityBudget     time.Duration
+	DensityMinFreeMiB int64
+	DensityMem        string // brique run -m for the sleeper
 }
 
 func main() {
@@ -55,6 +70,15 @@ func main() {
 	flag.StringVar(&cfg.Runc, "runc", "runc", "runc `executable` for the container competitor")
 	flag.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "kill a benchmarked process after `d`")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the temporary work directory (images, bundle)")
+	flag.StringVar(&cfg.Qemu, "qemu", "qemu-system-x86_64", "QEMU `executable` for the Linux VM competitor (empty: skip it)")
+	flag.StringVar(&cfg.QemuKernel, "qemu-kernel", "", "Linux kernel `image` for the VM (default: the newest /boot/vmlinuz-*)")
+	flag.IntVar(&cfg.QemuRuns, "qemu-n", 0, "timed boots of the Linux VM (default 5; 1 with -smoke)")
+	flag.IntVar(&cfg.QemuWarmup, "qemu-warmup", -1, "untimed boots of the Linux VM before the timed ones (default 1; 0 with -smoke)")
+	flag.IntVar(&cfg.DensityMax, "density-max", 0, "density: at most `N` idle instances of brique and native (default 200; 3 with -smoke)")
+	flag.IntVar(&cfg.DensityRuncMax, "density-runc-max", 0, "density: at most `N` idle runc containers (default 50; 3 with -smoke)")
+	flag.DurationVar(&cfg.DensityBudget, "density-budget", 120*time.Second, "density: stop starting instances of one competitor after `d`")
+	flag.Int64Var(&cfg.DensityMinFreeMiB, "density-minfree", 2048, "density: stop starting instances when MemAvailable falls below `MiB`")
+	flag.StringVar(&cfg.DensityMem, "density-m", "10M", "density: guest memory (`brique run -m`) of each idle Brique instance")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/cmd/briquebench [-smoke] [-out FILE] [flags]\n\n")
 		flag.PrintDefaults()
@@ -77,6 +101,15 @@ func main() {
 	def(&cfg.MemRuns, 10, 2)
 	def(&cfg.SyscallN, 1000000, 10000)
 	def(&cfg.SyscallRounds, 3, 1)
+	def(&cfg.QemuRuns, 5, 1)
+	def(&cfg.DensityMax, 200, 3)
+	def(&cfg.DensityRuncMax, 50, 3)
+	if cfg.QemuWarmup < 0 {
+		cfg.QemuWarmup = 1
+		if cfg.Smoke {
+			cfg.QemuWarmup = 0
+		}
+	}
 
 	code, err := run(cfg)
 	if err != nil {
@@ -112,11 +145,13 @@ type artifacts struct {
 }
 
 // programs are the packages built; hello is booted, goroutines is only
-// sized, syscall is timed.
+// sized, syscall is timed, sleeper is the idle instance of the density
+// scenario.
 var programs = []struct{ name, pkg string }{
 	{"hello", "./examples/hello"},
 	{"goroutines", "./examples/goroutines"},
 	{"syscall", "./bench/programs/syscall"},
+	{"sleeper", "./bench/programs/sleeper"},
 }
 
 // build builds everything; withPlain adds the binaries without -trimpath
@@ -143,7 +178,7 @@ func build(repo, work string, withPlain bool) (*artifacts, error) {
 		if _, err := command(repo, static, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", a.native[p.name], p.pkg); err != nil {
 			return nil, err
 		}
-		if !withPlain || p.name == "syscall" {
+		if !withPlain || p.name == "syscall" || p.name == "sleeper" {
 			continue
 		}
 		a.plain[p.name] = filepath.Join(work, "plain", p.name)
@@ -200,10 +235,15 @@ func run(cfg config) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	removed := false
 	if cfg.Keep {
 		logf("work directory %s (kept)", work)
 	} else {
-		defer os.RemoveAll(work)
+		defer func() {
+			if !removed {
+				os.RemoveAll(work)
+			}
+		}()
 	}
 
 	rep := &report{Config: cfg, Command: commandLine(), Machine: describeMachine(repo)}
@@ -224,19 +264,44 @@ func run(cfg config) (int, error) {
 	} else {
 		rep.Machine.Runc = rc.version
 	}
+	var qe *qemuEnv
+	if cfg.Qemu == "" {
+		rep.QemuSkip = "disabled with -qemu ''"
+	} else if qe, err = setupQemu(cfg.Qemu, cfg.QemuKernel, work, arts.native["hello"]); err != nil {
+		qe = nil
+		rep.QemuSkip = err.Error()
+	} else {
+		rep.Qemu = qe
+		rep.Machine.Qemu = qe.version
+		rep.Machine.GuestKernel = qe.kernel
+	}
 
-	logf("scenario 1: boot (%d runs each after %d warm-up)", cfg.BootRuns, cfg.Warmup)
-	rep.Boot = bootScenario(r, cfg, arts, rc, rep.RuncSkip)
+	logf("scenario 1: boot (%d runs each after %d warm-up; Linux VM %d after %d)", cfg.BootRuns, cfg.Warmup, cfg.QemuRuns, cfg.QemuWarmup)
+	rep.Boot = bootScenario(r, cfg, arts, rc, rep.RuncSkip, qe, rep.QemuSkip)
 	logf("scenario 2: memory")
 	rep.Mem = memScenario(r, cfg, arts)
 	logf("scenario 3: image size")
 	rep.Sizes = sizeScenario(arts)
 	logf("scenario 4: system call cost (%d calls x %d rounds)", cfg.SyscallN, cfg.SyscallRounds)
 	rep.Sys = syscallScenario(r, cfg, arts)
+	rep.Density = densityScenario(cfg, work, arts, rc, rep.RuncSkip)
 	if rc != nil {
 		if ids := rc.leftovers(); len(ids) > 0 {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("runc: %d containers were left behind and deleted at the end: %s", len(ids), strings.Join(ids, " ")))
 		}
+	}
+	// The work directory goes before the report is written, so that the
+	// report can say it is gone.
+	r.close()
+	if !cfg.Keep {
+		if err := os.RemoveAll(work); err != nil {
+			rep.Problems = append(rep.Problems, "removing the work directory: "+err.Error())
+		} else if _, err := os.Stat(work); err == nil {
+			rep.Problems = append(rep.Problems, "the work directory "+work+" is still there after its removal")
+		} else {
+			rep.WorkRemoved = true
+		}
+		removed = true
 	}
 	rep.collectProblems()
 	rep.Elapsed = time.Since(began)

@@ -1,22 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // runResult is one child process run: its whole-process wall time (from
-// fork/exec to wait returning), exit status, output and peak resident set
-// size as reported by the kernel when it was reaped.
+// fork/exec to wait returning), the time to its first line of output,
+// exit status, output and peak resident set size as reported by the kernel
+// when it was reaped.
 type runResult struct {
 	Wall     time.Duration
-	Exit     int // -1 if killed by a signal
+	FirstOut time.Duration // fork/exec to the first matching stdout line; 0 if none came
+	Exit     int           // -1 if killed by a signal
 	Stdout   string
 	Stderr   string
 	MaxRSS   int64 // ru_maxrss in KiB: max over the process and the children it reaped
@@ -45,13 +51,12 @@ func (r runResult) describe(want string) string {
 }
 
 // runner starts children the same way for every competitor: os.StartProcess
-// (clone+exec) with stdin from /dev/null and stdout/stderr sent to files, so
-// no goroutine copies output while the clock runs.
+// (clone+exec) with stdin from /dev/null, stdout to a pipe that a goroutine
+// reads (to timestamp the first line as it arrives) and stderr to a file.
 type runner struct {
 	dir     string
 	timeout time.Duration
 	devnull *os.File
-	out     *os.File
 	errf    *os.File
 }
 
@@ -59,9 +64,6 @@ func newRunner(dir string, timeout time.Duration) (*runner, error) {
 	r := &runner{dir: dir, timeout: timeout}
 	var err error
 	if r.devnull, err = os.Open(os.DevNull); err != nil {
-		return nil, err
-	}
-	if r.out, err = os.CreateTemp(dir, "stdout-"); err != nil {
 		return nil, err
 	}
 	if r.errf, err = os.CreateTemp(dir, "stderr-"); err != nil {
@@ -72,28 +74,96 @@ func newRunner(dir string, timeout time.Duration) (*runner, error) {
 
 func (r *runner) close() {
 	r.devnull.Close()
-	r.out.Close()
 	r.errf.Close()
 }
 
-// run runs argv (argv[0] must be a path) and waits for it.
-func (r *runner) run(argv []string) runResult {
-	var res runResult
-	for _, f := range []*os.File{r.out, r.errf} {
-		if err := f.Truncate(0); err != nil {
-			res.Err = err
-			return res
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			res.Err = err
-			return res
-		}
-	}
-	attr := &os.ProcAttr{Dir: r.dir, Files: []*os.File{r.devnull, r.out, r.errf}}
+// run runs argv (argv[0] must be a path) and waits for it; FirstOut is the
+// time to its first line of output.
+func (r *runner) run(argv []string) runResult { return r.runFirst(argv, "") }
 
+// drainGrace bounds how long the output of a child that has exited is
+// still read: a grandchild that inherited the pipe and lives on would
+// otherwise keep it open forever.
+const drainGrace = 5 * time.Second
+
+// runFirst runs argv and waits for it. FirstOut is the time from just
+// before clone+exec to the arrival of the first stdout line that ends with
+// first (after dropping terminal escapes and carriage returns, see
+// lineEndsWith), or of the first line at all when first is "".
+//
+// The pipe is a plain blocking one, read by a goroutine that sleeps in
+// poll(2) on it: the kernel wakes that thread as soon as the child writes,
+// which times the output more tightly than Go's network poller would on a
+// busy machine.
+func (r *runner) runFirst(argv []string, first string) runResult {
+	var res runResult
+	if err := r.errf.Truncate(0); err != nil {
+		res.Err = err
+		return res
+	}
+	if _, err := r.errf.Seek(0, io.SeekStart); err != nil {
+		res.Err = err
+		return res
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		res.Err = fmt.Errorf("pipe: %w", err)
+		return res
+	}
+	rfd := fds[0]
+	pw := os.NewFile(uintptr(fds[1]), "stdout-pipe")
+	attr := &os.ProcAttr{Dir: r.dir, Files: []*os.File{r.devnull, pw, r.errf}}
+
+	var stop atomic.Bool
+	type output struct {
+		data  []byte
+		first time.Duration
+		err   error
+	}
+	outc := make(chan output, 1)
 	start := time.Now()
+	go func() {
+		var o output
+		var sc lineScanner
+		buf := make([]byte, 64<<10)
+		pfd := []unix.PollFd{{Fd: int32(rfd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(pfd, 100)
+			if err == unix.EINTR || (err == nil && n == 0) {
+				if stop.Load() {
+					o.err = fmt.Errorf("stdout of %s still open %v after it exited (a descendant kept it)", argv[0], drainGrace)
+					break
+				}
+				continue
+			}
+			if err != nil {
+				o.err = fmt.Errorf("poll: %w", err)
+				break
+			}
+			n, err = unix.Read(rfd, buf)
+			now := time.Since(start)
+			if err == unix.EINTR || err == unix.EAGAIN {
+				continue
+			}
+			if err != nil {
+				o.err = fmt.Errorf("reading stdout: %w", err)
+				break
+			}
+			if n == 0 {
+				break // EOF
+			}
+			o.data = append(o.data, buf[:n]...)
+			if o.first == 0 && sc.feed(buf[:n], first) {
+				o.first = now
+			}
+		}
+		unix.Close(rfd)
+		outc <- o
+	}()
 	p, err := os.StartProcess(argv[0], argv, attr)
+	pw.Close() // the reader sees EOF at once if the child did not start
 	if err != nil {
+		<-outc
 		res.Err = fmt.Errorf("start %s: %w", argv[0], err)
 		return res
 	}
@@ -103,6 +173,13 @@ func (r *runner) run(argv []string) runResult {
 	if !timer.Stop() {
 		res.TimedOut = true
 	}
+	var o output
+	select {
+	case o = <-outc:
+	case <-time.After(drainGrace):
+		stop.Store(true)
+		o = <-outc
+	}
 	if err != nil {
 		res.Err = fmt.Errorf("wait %s: %w", argv[0], err)
 		return res
@@ -111,14 +188,69 @@ func (r *runner) run(argv []string) runResult {
 	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 		res.MaxRSS = ru.Maxrss
 	}
-	res.Stdout, err = readAll(r.out)
-	if err == nil {
-		res.Stderr, err = readAll(r.errf)
+	res.Stdout, res.FirstOut = string(o.data), o.first
+	if o.err != nil {
+		res.Err = o.err
+		return res
 	}
-	if err != nil {
+	if res.Stderr, err = readAll(r.errf); err != nil {
 		res.Err = err
 	}
 	return res
+}
+
+// lineScanner finds complete lines in a stream fed in chunks.
+type lineScanner struct{ partial []byte }
+
+// feed adds a chunk and reports whether a line completed in it ends with
+// want (every line does when want is "").
+func (s *lineScanner) feed(chunk []byte, want string) bool {
+	found := false
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			s.partial = append(s.partial, chunk...)
+			break
+		}
+		line := append(s.partial, chunk[:i]...)
+		s.partial = s.partial[:0]
+		chunk = chunk[i+1:]
+		if !found && lineEndsWith(string(line), want) {
+			found = true
+		}
+	}
+	return found
+}
+
+// lineEndsWith reports whether line, without carriage returns and ANSI
+// terminal escapes (a serial console's output carries both: SeaBIOS clears
+// the screen just before the guest's first line), ends with want.
+func lineEndsWith(line, want string) bool {
+	return strings.HasSuffix(stripTerminal(line), want)
+}
+
+// stripTerminal removes carriage returns and ANSI escape sequences: CSI
+// (ESC [ parameters final-byte) and two-byte ESC sequences such as ESC c.
+func stripTerminal(s string) string {
+	if !strings.ContainsAny(s, "\r\x1b") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\r':
+		case c == 0x1b && i+1 < len(s) && s[i+1] == '[':
+			i += 2
+			for i < len(s) && (s[i] < 0x40 || s[i] > 0x7e) {
+				i++
+			}
+		case c == 0x1b:
+			i++ // ESC and the one byte after it
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func readAll(f *os.File) (string, error) {

@@ -21,9 +21,7 @@ type runcEnv struct {
 	seq     int
 }
 
-// setupRunc writes the bundle: `runc spec` (the installed runc's default
-// configuration: namespaces, /proc, /dev, /sys mounts, no seccomp), with the
-// process set to /NAME, no terminal and a read-only root.
+// setupRunc writes the bundle that runs binary (see writeBundle).
 func setupRunc(bin, work, binary string) (*runcEnv, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
@@ -40,51 +38,62 @@ func setupRunc(bin, work, binary string) (*runcEnv, error) {
 		bundle:  filepath.Join(work, "bundle"),
 		prefix:  fmt.Sprintf("briquebench-%d-", os.Getpid()),
 	}
-	rootfs := filepath.Join(e.bundle, "rootfs")
+	return e, e.writeBundle(e.bundle, binary)
+}
+
+// writeBundle writes an OCI bundle in dir whose rootfs holds only binary:
+// `runc spec` (the installed runc's default configuration: namespaces,
+// /proc, /dev, /sys mounts, no seccomp), with the process set to /NAME ARGS,
+// no terminal and a read-only root.
+func (e *runcEnv) writeBundle(dir, binary string, args ...string) error {
+	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	name := filepath.Base(binary)
 	data, err := os.ReadFile(binary)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(rootfs, name), data, 0o755); err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := command(work, nil, path, "spec", "--bundle", e.bundle); err != nil {
-		return nil, err
+	if _, err := command(dir, nil, e.bin, "spec", "--bundle", dir); err != nil {
+		return err
 	}
-	cfgPath := filepath.Join(e.bundle, "config.json")
+	cfgPath := filepath.Join(dir, "config.json")
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var cfg map[string]any
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, fmt.Errorf("runc spec wrote an unreadable %s: %w", cfgPath, err)
+		return fmt.Errorf("runc spec wrote an unreadable %s: %w", cfgPath, err)
 	}
 	proc, _ := cfg["process"].(map[string]any)
 	root, _ := cfg["root"].(map[string]any)
 	if proc == nil || root == nil {
-		return nil, fmt.Errorf("runc spec wrote no process or root section in %s", cfgPath)
+		return fmt.Errorf("runc spec wrote no process or root section in %s", cfgPath)
 	}
-	proc["args"] = []string{"/" + name}
+	proc["args"] = append([]string{"/" + name}, args...)
 	proc["terminal"] = false
 	root["path"] = "rootfs"
 	root["readonly"] = true
 	raw, err = json.MarshalIndent(cfg, "", "\t")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return e, os.WriteFile(cfgPath, raw, 0o644)
+	return os.WriteFile(cfgPath, raw, 0o644)
 }
 
 // argv returns the command line of the next container run and its ID.
-func (e *runcEnv) argv() ([]string, string) {
+func (e *runcEnv) argv() ([]string, string) { return e.argvBundle(e.bundle) }
+
+// argvBundle is argv for the bundle in dir.
+func (e *runcEnv) argvBundle(dir string) ([]string, string) {
 	e.seq++
 	id := fmt.Sprintf("%s%d", e.prefix, e.seq)
-	return []string{e.bin, "--root", e.root, "run", "--bundle", e.bundle, id}, id
+	return []string{e.bin, "--root", e.root, "run", "--bundle", dir, id}, id
 }
 
 // remove deletes container id whatever state it is in. `runc run` deletes

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -12,20 +13,35 @@ const helloOut = "Hello from a Brique unikernel!\n"
 
 // competitor is one way of running hello in the boot scenario.
 type competitor struct {
-	Name     string // native, brique, runc
+	Name     string // native, brique, runc, qemu-tcg
 	How      string // what was run, for the report
 	Skipped  string // why it could not run at all (competitors only)
 	Required bool   // brique and native: failing is a harness failure
+	Runs     int    // timed runs; 0: cfg.BootRuns
+	Warmup   int    // untimed runs; -1: cfg.Warmup
 	Walls    []time.Duration
-	RSS      []int64 // ru_maxrss, KiB
+	First    []time.Duration // to the first line of hello's output
+	RSS      []int64         // ru_maxrss, KiB
 	Failures int
 	Failure  string // the first failure
+	Panics   int    // qemu: runs whose console showed the kernel's panic at init's exit
 
-	next func() (argv []string, after func())
+	next  func() (argv []string, after func())
+	check func(runResult) string // "" if the run is good; default: exit 0 and exactly helloOut
+}
+
+func (c *competitor) verdict(res runResult) string {
+	if c.check != nil {
+		return c.check(res)
+	}
+	if res.ok(helloOut) {
+		return ""
+	}
+	return res.describe(helloOut)
 }
 
 type bootResult struct {
-	Native, Brique, Runc *competitor
+	Native, Brique, Runc, Qemu *competitor
 	// From brique's --stats line, one per successful run.
 	Setup, Total []time.Duration
 	GuestKiB     []int64
@@ -33,23 +49,31 @@ type bootResult struct {
 	StatsErr     string
 }
 
-func (b *bootResult) all() []*competitor { return []*competitor{b.Brique, b.Native, b.Runc} }
+// all lists the competitors in report order.
+func (b *bootResult) all() []*competitor {
+	return []*competitor{b.Native, b.Brique, b.Runc, b.Qemu}
+}
 
 func nop() {}
 
-// bootScenario times whole processes: from clone+exec to wait returning.
-// The competitors run interleaved (round-robin, rotating which goes first)
-// so that drift on a shared machine hits all of them alike.
-func bootScenario(r *runner, cfg config, a *artifacts, rc *runcEnv, runcSkip string) bootResult {
+// bootScenario times whole processes, from clone+exec to wait returning,
+// and the arrival of hello's line on their stdout. The competitors run
+// interleaved (round-robin, rotating which goes first) so that drift on a
+// shared machine hits all of them alike; QEMU, a thousand times slower,
+// takes part only in the first cfg.QemuRuns rounds.
+func bootScenario(r *runner, cfg config, a *artifacts, rc *runcEnv, runcSkip string, qe *qemuEnv, qemuSkip string) bootResult {
 	b := bootResult{
-		Native: &competitor{Name: "native", Required: true,
+		Native: &competitor{Name: "native", Required: true, Warmup: -1,
 			How:  "the static hello binary, exec'd directly",
 			next: func() ([]string, func()) { return []string{a.native["hello"]}, nop }},
-		Brique: &competitor{Name: "brique", Required: true,
+		Brique: &competitor{Name: "brique", Required: true, Warmup: -1,
 			How:  "`brique run --stats hello.img` (default -m 64M; image prebuilt)",
 			next: func() ([]string, func()) { return []string{a.brique, "run", "--stats", a.images["hello"]}, nop }},
-		Runc: &competitor{Name: "runc",
+		Runc: &competitor{Name: "runc", Warmup: -1,
 			How: "`runc run --bundle DIR ID`, rootfs = the static hello binary only; `runc delete --force ID` after each run (not timed)"},
+		Qemu: &competitor{Name: "qemu-tcg", Runs: cfg.QemuRuns, Warmup: cfg.QemuWarmup,
+			How:   "Linux VM: QEMU (TCG) boots the Debian kernel with an initramfs whose /init is the static hello binary",
+			check: qemuCheck},
 	}
 	if rc == nil {
 		b.Runc.Skipped = runcSkip
@@ -59,20 +83,33 @@ func bootScenario(r *runner, cfg config, a *artifacts, rc *runcEnv, runcSkip str
 			return argv, func() { rc.remove(id) }
 		}
 	}
+	if qe == nil {
+		b.Qemu.Skipped = qemuSkip
+	} else {
+		b.Qemu.How = "Linux VM: " + qe.how() + ", initramfs = /dev/console and /init = the static hello binary"
+		b.Qemu.next = func() ([]string, func()) { return qe.argv(), nop }
+	}
 
+	first := strings.TrimSpace(helloOut)
 	var active []*competitor
 	for _, c := range b.all() {
 		if c.Skipped != "" {
 			continue
 		}
+		if c.Runs <= 0 {
+			c.Runs = cfg.BootRuns
+		}
+		if c.Warmup < 0 {
+			c.Warmup = cfg.Warmup
+		}
 		// The first run is a probe: a competitor that cannot run at all
-		// is skipped (runc) or a failure (brique, native).
-		for w := 0; w < cfg.Warmup; w++ {
+		// is skipped (runc, qemu) or a failure (brique, native).
+		for w := 0; w < c.Warmup; w++ {
 			argv, after := c.next()
-			res := r.run(argv)
+			res := r.runFirst(argv, first)
 			after()
-			if !res.ok(helloOut) {
-				c.Skipped = res.describe(helloOut)
+			if why := c.verdict(res); why != "" {
+				c.Skipped = why
 				break
 			}
 		}
@@ -80,20 +117,34 @@ func bootScenario(r *runner, cfg config, a *artifacts, rc *runcEnv, runcSkip str
 			active = append(active, c)
 		}
 	}
-	for i := 0; i < cfg.BootRuns; i++ {
-		for j := range active {
-			c := active[(i+j)%len(active)]
+	rounds := 0
+	for _, c := range active {
+		rounds = max(rounds, c.Runs)
+	}
+	for i := 0; i < rounds; i++ {
+		var now []*competitor
+		for _, c := range active {
+			if i < c.Runs {
+				now = append(now, c)
+			}
+		}
+		for j := range now {
+			c := now[(i+j)%len(now)]
 			argv, after := c.next()
-			res := r.run(argv)
+			res := r.runFirst(argv, first)
 			after()
-			if !res.ok(helloOut) {
+			if c == b.Qemu && panicked(res.Stdout) {
+				c.Panics++
+			}
+			if why := c.verdict(res); why != "" {
 				c.Failures++
 				if c.Failure == "" {
-					c.Failure = res.describe(helloOut)
+					c.Failure = why
 				}
 				continue
 			}
 			c.Walls = append(c.Walls, res.Wall)
+			c.First = append(c.First, res.FirstOut)
 			c.RSS = append(c.RSS, res.MaxRSS)
 			if c == b.Brique {
 				st, err := parseStats(res.Stderr)

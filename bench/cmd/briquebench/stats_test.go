@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/xml"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -89,12 +91,15 @@ func TestReport(t *testing.T) {
 		return ds
 	}
 	r := &report{
-		Config:  config{BootRuns: 3, Warmup: 1, MemRuns: 2, SyscallN: 10, SyscallRounds: 1},
+		Config: config{BootRuns: 3, Warmup: 1, MemRuns: 2, SyscallN: 10, SyscallRounds: 1, QemuRuns: 2, QemuWarmup: 1,
+			DensityMax: 3, DensityRuncMax: 3, DensityBudget: time.Minute, DensityMinFreeMiB: 2048},
 		Command: "go run ./bench/cmd/briquebench -smoke",
+		Qemu:    &qemuEnv{version: "QEMU emulator version 7.2", kernel: "/boot/vmlinuz-6.1.0-9-amd64", memMiB: 128, initrdLen: 1 << 20, kernelLen: 8 << 20},
 		Boot: bootResult{
-			Native: &competitor{Name: "native", Walls: ms(1, 2, 3), RSS: []int64{5000, 5000, 5000}},
-			Brique: &competitor{Name: "brique", Walls: ms(10, 12, 14), RSS: []int64{12000, 12000, 12000}},
+			Native: &competitor{Name: "native", Walls: ms(1, 2, 3), First: ms(0.5, 1, 1.5), RSS: []int64{5000, 5000, 5000}},
+			Brique: &competitor{Name: "brique", Walls: ms(10, 12, 14), First: ms(8, 9, 10), RSS: []int64{12000, 12000, 12000}},
 			Runc:   &competitor{Name: "runc", Skipped: "runc not found"},
+			Qemu:   &competitor{Name: "qemu-tcg", Walls: ms(5000, 6000), First: ms(4500, 5400), RSS: []int64{200000, 210000}, Panics: 2},
 			Setup:  ms(2, 2, 2), Total: ms(6, 7, 8), GuestKiB: []int64{1100, 1200, 1300}, Exits: []int64{3, 3, 3},
 		},
 		Mem:   memResult{MinMiB: 8, BelowMiB: 6, Below: "not enough guest memory", RSS: []int64{12000}, ImageSize: 1 << 20},
@@ -102,6 +107,13 @@ func TestReport(t *testing.T) {
 		Sys: sysResult{N: 10, Rounds: 1,
 			Native: []syscallResult{{"getpid-raw", 10, 150}},
 			Brique: []syscallResult{{"getpid-raw", 10, 300}}},
+		Density: []*densityResult{
+			{Name: "native", Cap: 3, Started: 3, Alive: 3, Stop: "reached the cap of 3", Ready: ms(1, 1, 1), PSS: []int64{1000, 1000, 1000}, RSS: []int64{2000, 2000, 2000}, HasPSS: true, Procs: []int{1, 1, 1}, Termed: 3},
+			{Name: "brique", Cap: 3, Started: 3, Alive: 3, Stop: "reached the cap of 3", Ready: ms(7, 8, 9), PSS: []int64{8000, 8000, 8000}, RSS: []int64{12000, 12000, 12000}, HasPSS: true, Procs: []int{1, 1, 1}, Termed: 3,
+				AvailBefore: 100000, AvailAfter: 70000, Checked: []string{"the 3 processes"}},
+			{Name: "runc", Skipped: "runc not found"},
+		},
+		WorkRemoved: true,
 	}
 	r.collectProblems()
 	if len(r.Problems) != 0 {
@@ -109,21 +121,37 @@ func TestReport(t *testing.T) {
 	}
 	md := r.markdown("docs/benchmarks.md")
 	for _, want := range []string{
-		fullCommand, smokeCommand, "## How to read this", "## Machine", "## 1. Boot", "## 2. Memory",
-		"## 3. Image size", "## 4. System call cost", "brique/native 6.00×", "| runc | skipped |",
+		fullCommand, smokeCommand, "## How to read this", "## Machine", "## Skipped competitors", "## 1. Boot", "## 2. Memory",
+		"## 3. Image size", "## 4. System call cost", "## 5. Density", "brique/native 6.00×", "| runc | skipped |",
 		"runc not found", "`-m 8M`", "100 KiB", "2.00×", "benchmarks-boot.svg",
+		"qemu-tcg/brique 550×; 458×", "qemu-tcg/brique 550×", "TCG", "seen in 2 of 2 timed runs", "density: **runc** skipped: runc not found",
+		"brique/native 8.00×", "| brique | 3 | 7.8 MiB |", "9.8 MiB", "3 of 3 tried (cap)", "is gone",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if svg := r.bootSVG(); !strings.Contains(svg, "runc (skipped)") || !strings.HasSuffix(svg, "</svg>\n") {
+	if i := strings.Index(md, "%!"); i >= 0 {
+		t.Errorf("formatting error in the report: %q", md[max(0, i-40):min(len(md), i+40)])
+	}
+	svg := r.bootSVG()
+	if !strings.Contains(svg, "runc (skipped)") || !strings.Contains(svg, "qemu-tcg") || !strings.HasSuffix(svg, "</svg>\n") {
 		t.Errorf("bad SVG:\n%s", svg)
+	}
+	dec := xml.NewDecoder(strings.NewReader(svg))
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, svg)
+		}
 	}
 
 	r.Boot.Brique.Failures, r.Boot.Brique.Failure = 1, "exit status 1"
+	r.Density[1].Leftovers = []string{"process 42 (brique) of instance 0 is still running"}
+	r.Problems = nil
 	r.collectProblems()
-	if len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "brique failed 1 of 4 runs") {
+	if len(r.Problems) != 2 || !strings.Contains(r.Problems[0], "brique failed 1 of 4 runs") || !strings.Contains(r.Problems[1], "left something behind") {
 		t.Errorf("problems = %v", r.Problems)
 	}
 }
