@@ -66,7 +66,7 @@ type Transport struct {
 	queueSel       uint32
 	queues         []*Queue
 	active         bool
-	configGen      uint32
+	configGen      atomic.Uint32
 
 	intStatus  atomic.Uint32
 	needsReset atomic.Bool
@@ -137,11 +137,10 @@ func (t *Transport) Interrupt() {
 }
 
 // ConfigChanged tells the driver that the configuration space changed
-// (bumps ConfigGeneration and raises the configuration interrupt).
+// (bumps ConfigGeneration and raises the configuration interrupt). It may
+// be called from any goroutine.
 func (t *Transport) ConfigChanged() {
-	t.mu.Lock()
-	t.configGen++
-	t.mu.Unlock()
+	t.configGen.Add(1)
 	t.intStatus.Or(InterruptConfigChanged)
 	t.irq()
 }
@@ -223,7 +222,7 @@ func (t *Transport) Read(off uint64, size int) uint64 {
 	case RegSHMLenLow, RegSHMLenHigh:
 		v = ^uint32(0) // no shared memory regions: length -1
 	case RegConfigGeneration:
-		v = t.configGen
+		v = t.configGen.Load()
 	}
 	return uint64(v)
 }

@@ -36,6 +36,7 @@ type Queue struct {
 	desc, avail, used  []byte // views of the three ring areas
 	eventIdx, indirect bool
 	lastAvail          uint16 // next available ring entry to consume
+	seenAvail          uint16 // available index PopInto last read
 	usedIdx            uint16 // used index including Fill-ed entries
 	published          uint16 // used index the driver can see
 	signalled          uint16 // used index at the last NeedNotify
@@ -251,6 +252,7 @@ func (q *Queue) PopInto(c *Chain) bool {
 	}
 	idx := q.availIdx()
 	q.mb() // read the ring entries after the index
+	q.seenAvail = idx
 	pending := idx - q.lastAvail
 	if pending == 0 {
 		return false
@@ -400,13 +402,20 @@ func (q *Queue) EnableNotify() bool {
 	if !q.usable() {
 		return false
 	}
+	q.enableNotify(q.lastAvail)
+	return q.availIdx() != q.lastAvail
+}
+
+// enableNotify asks for a notification when the driver publishes
+// available entry mark, then orders that store before the caller's
+// re-reading of the available index.
+func (q *Queue) enableNotify(mark uint16) {
 	if q.eventIdx {
-		put16(q.used[4+UsedElemSize*uint64(q.size):], q.lastAvail)
+		put16(q.used[4+UsedElemSize*uint64(q.size):], mark)
 	} else {
 		put16(q.used[0:2], 0)
 	}
-	q.mb() // the store before re-reading the available index
-	return q.availIdx() != q.lastAvail
+	q.mb()
 }
 
 // DisableNotify tells the driver that the device is polling and needs no
@@ -424,14 +433,37 @@ func (q *Queue) DisableNotify() {
 // driver is busy, and the driver does not need to notify it), then enables
 // notifications and sleeps until the driver kicks the queue.
 func (q *Queue) Wait(stop <-chan struct{}, poll time.Duration) bool {
-	if q.Pending() {
+	return q.wait(stop, poll, false)
+}
+
+// WaitMore is Wait for more buffers than the last Pop saw: a device that
+// gave chains back with Unpop because they were too small for a packet
+// (mergeable receive buffers) waits for the driver to add more.
+func (q *Queue) WaitMore(stop <-chan struct{}, poll time.Duration) bool {
+	return q.wait(stop, poll, true)
+}
+
+func (q *Queue) wait(stop <-chan struct{}, poll time.Duration, more bool) bool {
+	mark := q.lastAvail
+	if more {
+		mark = q.seenAvail
+	}
+	ready := func() bool {
+		if !q.usable() {
+			return false
+		}
+		idx := q.availIdx()
+		q.mb()
+		return idx != mark
+	}
+	if ready() {
 		return true
 	}
 	if poll > 0 {
 		deadline := time.Now().Add(poll)
 		for time.Now().Before(deadline) {
 			runtime.Gosched()
-			if q.Pending() {
+			if ready() {
 				return true
 			}
 			select {
@@ -442,9 +474,12 @@ func (q *Queue) Wait(stop <-chan struct{}, poll time.Duration) bool {
 		}
 	}
 	for {
-		if q.EnableNotify() {
-			q.DisableNotify()
-			return true
+		if q.usable() {
+			q.enableNotify(mark)
+			if ready() {
+				q.DisableNotify()
+				return true
+			}
 		}
 		select {
 		case <-stop:
@@ -452,7 +487,7 @@ func (q *Queue) Wait(stop <-chan struct{}, poll time.Duration) bool {
 		case <-q.kick:
 		}
 		q.DisableNotify()
-		if q.Pending() {
+		if ready() {
 			return true
 		}
 	}

@@ -457,3 +457,40 @@ func TestWait(t *testing.T) {
 		close(stop2)
 	}
 }
+
+func TestWaitMore(t *testing.T) {
+	for _, ev := range []uint64{0, virtio.FeatureEventIdx} {
+		q, dq, _, mem := setup(t, 8, ev)
+		dq.Add(room(mem, 4))
+		var c virtio.Chain
+		if !q.PopInto(&c) {
+			t.Fatal(q.Err())
+		}
+		q.Unpop(1) // too small for what the device wanted
+		stop := make(chan struct{})
+		res := make(chan bool)
+		go func() { res <- q.WaitMore(stop, 0) }()
+		select {
+		case <-res:
+			t.Fatal("WaitMore returned with no new buffer")
+		case <-time.After(20 * time.Millisecond):
+		}
+		dq.Add(room(mem, 4))
+		if !dq.KickIfNeeded() {
+			t.Fatalf("event idx %v: the driver was not asked to kick for the new buffer", ev != 0)
+		}
+		select {
+		case ok := <-res:
+			if !ok {
+				t.Fatal("WaitMore = false")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("WaitMore missed the new buffer")
+		}
+		// Wait (not More) returns at once: buffers are pending.
+		if !q.Wait(stop, 0) {
+			t.Fatal("Wait = false")
+		}
+		close(stop)
+	}
+}

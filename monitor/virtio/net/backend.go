@@ -1,0 +1,114 @@
+package net
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Backend carries Ethernet frames between the device and a network. The
+// device calls ReadPacket from one goroutine and WritePacket from another.
+type Backend interface {
+	// ReadPacket blocks until a frame arrives and copies it into buf. It
+	// returns the frame's length; a frame longer than buf is truncated
+	// (n == len(buf): the device drops it). After Close it returns an
+	// error for which errors.Is(err, net.ErrClosed) or os.ErrClosed
+	// holds.
+	ReadPacket(buf []byte) (int, error)
+	// WritePacket sends one frame given as a gather list (Ethernet
+	// header first, no virtio-net header). The slices are views of
+	// guest memory: the backend must not keep them after it returns.
+	WritePacket(frame [][]byte) error
+	// Close releases the backend and unblocks ReadPacket.
+	Close() error
+}
+
+// fdLink moves frames over a non-blocking file descriptor (a TAP device or
+// one end of a SOCK_SEQPACKET socket pair), one read or write per frame,
+// through Go's poller.
+type fdLink struct {
+	f      *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
+}
+
+func newFDLink(fd int, name string) (*fdLink, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &fdLink{f: f, rc: rc}, nil
+}
+
+// readv reads one frame into iov.
+func (l *fdLink) readv(iov [][]byte) (int, error) {
+	var n int
+	var rerr error
+	err := l.rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Readv(int(fd), iov)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		return rerr != unix.EAGAIN
+	})
+	if l.closed.Load() {
+		return 0, fmt.Errorf("%s: %w", l.f.Name(), os.ErrClosed)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, fmt.Errorf("%s: read: %w", l.f.Name(), rerr)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s: %w", l.f.Name(), os.ErrClosed) // peer closed
+	}
+	return n, nil
+}
+
+// writev writes one frame from iov.
+func (l *fdLink) writev(iov [][]byte) error {
+	var werr error
+	err := l.rc.Write(func(fd uintptr) bool {
+		for {
+			_, werr = unix.Writev(int(fd), iov)
+			if werr != unix.EINTR {
+				break
+			}
+		}
+		return werr != unix.EAGAIN
+	})
+	if l.closed.Load() {
+		return fmt.Errorf("%s: %w", l.f.Name(), os.ErrClosed)
+	}
+	if err != nil {
+		return err
+	}
+	if werr != nil {
+		if errors.Is(werr, unix.EPIPE) || errors.Is(werr, unix.ECONNRESET) {
+			return fmt.Errorf("%s: %w", l.f.Name(), os.ErrClosed)
+		}
+		return fmt.Errorf("%s: write: %w", l.f.Name(), werr)
+	}
+	return nil
+}
+
+// close closes the descriptor; blocked reads and writes return errors
+// wrapping os.ErrClosed (RawConn reports "use of closed file", which is
+// not os.ErrClosed).
+func (l *fdLink) close() error {
+	l.closed.Store(true)
+	return l.f.Close()
+}
