@@ -492,22 +492,7 @@ func sysGetdents64Impl(t *thread) int64 {
 			}
 			break
 		}
-		e := p + written
-		store64(e, uint64(i+2))       // d_ino
-		store64(e+8, uint64(idx+1))   // d_off
-		store16(e+16, uint16(reclen)) // d_reclen
-		typ := uint8(8)               // DT_REG
-		switch r.Mode(i) & abi.ModeType {
-		case abi.ModeDir:
-			typ = 4
-		case abi.ModeSymlink:
-			typ = 10
-		}
-		store8(e+18, typ)
-		copy(mem(e+19, reclen-19), name)
-		for k := e + 19 + uintptr(len(name)); k < e+reclen; k++ {
-			store8(k, 0)
-		}
+		putDirent(p+written, uint64(i+2), idx+1, reclen, r.Mode(i), name)
 		written += reclen
 		idx++
 		d.off = idx
@@ -600,20 +585,9 @@ func sysFtruncateImpl(t *thread) int64 {
 
 // sysTruncateImpl implements truncate(2).
 func sysTruncateImpl(t *thread) int64 {
-	path, errno := pathOp(atFDCWD, uintptr(t.regs.rdi), &pathBuf)
+	node, errno := tmpResolve(atFDCWD, uintptr(t.regs.rdi))
 	if errno != 0 {
 		return errno
-	}
-	rest, ok := tmpPath(path)
-	if !ok {
-		return notTmp(path)
-	}
-	node, _, _, errno := tmpWalk(rest)
-	if errno != 0 {
-		return errno
-	}
-	if node < 0 {
-		return -eNOENT
 	}
 	if tmpNodes[node].mode&abi.ModeType == abi.ModeDir {
 		return -eISDIR
@@ -628,4 +602,24 @@ func sysFsyncImpl(t *thread) int64 {
 		return -eBADF
 	}
 	return 0
+}
+
+// putDirent writes one struct linux_dirent64 (d_ino, d_off, d_reclen,
+// d_type, NUL-terminated name, zero padding) at e.
+func putDirent(e uintptr, ino uint64, off int64, reclen uintptr, mode uint32, name []byte) {
+	store64(e, ino)
+	store64(e+8, uint64(off))
+	store16(e+16, uint16(reclen))
+	typ := uint8(8) // DT_REG
+	switch mode & abi.ModeType {
+	case abi.ModeDir:
+		typ = 4
+	case abi.ModeSymlink:
+		typ = 10
+	}
+	store8(e+18, typ)
+	copy(mem(e+19, reclen-19), name)
+	for k := e + 19 + uintptr(len(name)); k < e+reclen; k++ {
+		store8(k, 0)
+	}
 }

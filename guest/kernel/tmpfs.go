@@ -322,19 +322,7 @@ func tmpGetdents(d *fdesc, p, n uintptr) int64 {
 			}
 			break
 		}
-		e := p + written
-		store64(e, uint64(100000+k))
-		store64(e+8, uint64(idx+1))
-		store16(e+16, uint16(reclen))
-		typ := uint8(8)
-		if c.mode&abi.ModeType == abi.ModeDir {
-			typ = 4
-		}
-		store8(e+18, typ)
-		copy(mem(e+19, reclen-19), name)
-		for z := e + 19 + uintptr(len(name)); z < e+reclen; z++ {
-			store8(z, 0)
-		}
+		putDirent(p+written, uint64(100000+k), idx+1, reclen, c.mode, name)
 		written += reclen
 		idx++
 		d.off = idx
@@ -362,22 +350,32 @@ func notTmp(path []byte) int64 {
 
 var pathBuf2 [maxPath]byte
 
-func unlinkPath(dirfd int64, p uintptr, flags uint64) int64 {
-	const atRemovedir = 0x200
+// tmpResolve finds the existing tmpfs node a path names (EROFS or ENOENT
+// for paths outside /tmp).
+func tmpResolve(dirfd int64, p uintptr) (int, int64) {
 	path, errno := pathOp(dirfd, p, &pathBuf)
 	if errno != 0 {
-		return errno
+		return -1, errno
 	}
 	rest, ok := tmpPath(path)
 	if !ok {
-		return notTmp(path)
+		return -1, notTmp(path)
 	}
 	node, _, _, errno := tmpWalk(rest)
 	if errno != 0 {
-		return errno
+		return -1, errno
 	}
 	if node < 0 {
-		return -eNOENT
+		return -1, -eNOENT
+	}
+	return node, 0
+}
+
+func unlinkPath(dirfd int64, p uintptr, flags uint64) int64 {
+	const atRemovedir = 0x200
+	node, errno := tmpResolve(dirfd, p)
+	if errno != 0 {
+		return errno
 	}
 	if node == tmpRootInode {
 		return -eBUSY

@@ -23,16 +23,6 @@ const (
 	vecXM = 19
 )
 
-var vecNames = [...]string{
-	"divide error (#DE)", "debug (#DB)", "NMI", "breakpoint (#BP)", "overflow (#OF)",
-	"bound range (#BR)", "invalid opcode (#UD)", "device not available (#NM)",
-	"double fault (#DF)", "coprocessor segment overrun", "invalid TSS (#TS)",
-	"segment not present (#NP)", "stack fault (#SS)", "general protection (#GP)",
-	"page fault (#PF)", "reserved", "x87 floating point (#MF)", "alignment check (#AC)",
-	"machine check (#MC)", "SIMD floating point (#XM)", "virtualization (#VE)",
-	"control protection (#CP)",
-}
-
 func idtInit() {
 	var stubs [32]uintptr
 	trapStubAddrs(&stubs)
