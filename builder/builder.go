@@ -47,8 +47,9 @@ type Options struct {
 	// RootFS is a directory whose tree becomes the guest's read-only root
 	// file system ("" = none: only "/" and the device files).
 	RootFS string
-	// PackageRootFS (tests) makes the package's own directory the root
-	// file system, so tests find their testdata like under go test.
+	// PackageRootFS (tests) puts the package's own directory into the root
+	// file system at its host path, and Result.Cwd names it: tests then
+	// find their testdata (and ".." finds the parent) as under go test.
 	PackageRootFS bool
 }
 
@@ -59,6 +60,7 @@ type Result struct {
 	Size     int64
 	Report   image.RewriteReport
 	Duration time.Duration
+	Cwd      string // working directory the program expects in the guest ("" = "/")
 }
 
 // ErrBuild wraps failures of the go command.
@@ -111,8 +113,9 @@ func Build(o Options) (*Result, error) {
 	if o.Test && len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
 		return nil, fmt.Errorf("%w: %s has no test files", ErrNoTests, p.ImportPath)
 	}
+	mountAt, cwd := "/", ""
 	if o.PackageRootFS && o.RootFS == "" {
-		o.RootFS = p.Dir
+		o.RootFS, mountAt, cwd = p.Dir, filepath.ToSlash(p.Dir), filepath.ToSlash(p.Dir)
 	}
 	if !o.Test && p.Name != "main" {
 		return nil, fmt.Errorf("%s is package %s, not a main package: brique build needs a program (package main); use brique test for tests", p.ImportPath, p.Name)
@@ -158,7 +161,7 @@ func Build(o Options) (*Result, error) {
 	imports := []string{KernelPackage}
 	bricks := []string{"kernel"}
 	if o.RootFS != "" {
-		n, err := addRootFS(replace, tmp, briqueRoot, o.RootFS)
+		n, err := addRootFS(replace, tmp, briqueRoot, o.RootFS, mountAt)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +246,7 @@ func Build(o Options) (*Result, error) {
 	if err := writeAtomic(out, final); err != nil {
 		return nil, err
 	}
-	res := &Result{Path: out, Package: p.ImportPath, Size: int64(len(final)), Report: rep, Duration: time.Since(start)}
+	res := &Result{Path: out, Package: p.ImportPath, Size: int64(len(final)), Report: rep, Duration: time.Since(start), Cwd: cwd}
 	logf("brique: rewrote %d system call sites; wrote %s (%d KiB) in %v", len(rep.Sites), out, (res.Size+1023)/1024, res.Duration.Round(time.Millisecond))
 	return res, nil
 }

@@ -118,11 +118,12 @@ var defaultFiles = []RootFSFile{
 
 // addRootFS encodes dir as the image's root file system and adds the
 // generated package to the overlay. It returns the number of entries.
-func addRootFS(replace map[string]string, tmp, briqueRoot, dir string) (int, error) {
+func addRootFS(replace map[string]string, tmp, briqueRoot, dir, mountAt string) (int, error) {
 	files, err := readTree(dir)
 	if err != nil {
 		return 0, err
 	}
+	files = mount(files, mountAt)
 	have := map[string]bool{}
 	for _, f := range files {
 		have[f.Path] = true
@@ -149,6 +150,24 @@ func addRootFS(replace map[string]string, tmp, briqueRoot, dir string) (int, err
 	replace[filepath.Join(pkgDir, "rootfs.go")] = src
 	replace[filepath.Join(pkgDir, "rootfs.bin")] = bin
 	return len(files) + 1, nil
+}
+
+// mount moves a tree read at "/" to the absolute path at, adding the
+// directories above it.
+func mount(files []RootFSFile, at string) []RootFSFile {
+	at = path.Clean("/" + at)
+	if at == "/" {
+		return files
+	}
+	var out []RootFSFile
+	for p := path.Dir(at); p != "/"; p = path.Dir(p) {
+		out = append(out, RootFSFile{Path: p, Mode: abi.ModeDir | 0o755})
+	}
+	for _, f := range files {
+		f.Path = path.Join(at, f.Path)
+		out = append(out, f)
+	}
+	return out
 }
 
 // readTree reads a directory tree into archive entries rooted at "/".

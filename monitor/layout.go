@@ -151,7 +151,7 @@ func cpuState(s *kvm.Sregs) {
 }
 
 // bootInfo fills the boot info page. strs are argv then env.
-func writeBootInfo(m guestMem, imageEnd, tscHz, tsc0 uint64, wall0 int64, argv, env []string, seed [32]byte, flags uint64) error {
+func writeBootInfo(m guestMem, imageEnd, tscHz, tsc0 uint64, wall0 int64, argv, env []string, seed [32]byte, flags uint64, cmdline string) error {
 	b := uint64(abi.BootInfoAddr)
 	put := func(off, v uint64) { m.put64(b+off, v) }
 	put(abi.BootInfoMagicOff, abi.BootMagic)
@@ -178,5 +178,14 @@ func writeBootInfo(m guestMem, imageEnd, tscHz, tsc0 uint64, wall0 int64, argv, 
 	}
 	put(abi.BootInfoStrOff, start)
 	put(abi.BootInfoStrLen, off-start)
+	if cmdline != "" {
+		if off+uint64(len(cmdline))+1 > abi.BootInfoSize {
+			return fmt.Errorf("arguments, environment and command line are too large: the limit is %d bytes in all", abi.BootInfoSize-abi.BootInfoHeaderSize)
+		}
+		copy(m[b+off:], cmdline)
+		m[b+off+uint64(len(cmdline))] = 0
+		put(abi.BootInfoCmdlineOff, off)
+		put(abi.BootInfoCmdlineLen, uint64(len(cmdline)))
+	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,9 @@ type Config struct {
 	// Signals delivers host signals (SIGINT, SIGTERM) to forward to the
 	// program; a second one stops the VM at once.
 	Signals <-chan os.Signal
+	// Cwd is the program's working directory in the guest ("" = "/"); it
+	// must exist in the image's root file system.
+	Cwd string
 	// Seccomp confines the whole process to the system calls a running
 	// monitor needs (seccomp.go) once the VM is set up. It cannot be
 	// undone: set it only in a process that runs this one VM and exits.
@@ -195,7 +199,14 @@ func Run(cfg Config) (Result, error) {
 	if os.Getenv("BRIQUE_STRACE") != "" {
 		flags |= abi.BootFlagStrace | abi.BootFlagDebug
 	}
-	if err := writeBootInfo(mem, imageEnd, uint64(khz)*1000, tsc[0].Data, wall.UnixNano(), cfg.Args, cfg.Env, seed, flags); err != nil {
+	var cmdline string
+	if cfg.Cwd != "" {
+		if strings.ContainsAny(cfg.Cwd, " \t\n") || !strings.HasPrefix(cfg.Cwd, "/") {
+			return res, fmt.Errorf("working directory %q: must be an absolute path without spaces", cfg.Cwd)
+		}
+		cmdline = "brique.cwd=" + cfg.Cwd
+	}
+	if err := writeBootInfo(mem, imageEnd, uint64(khz)*1000, tsc[0].Data, wall.UnixNano(), cfg.Args, cfg.Env, seed, flags, cmdline); err != nil {
 		return res, err
 	}
 	regs := kvm.Regs{RIP: cfg.Image.File.Entry, RSP: abi.BootStackTop, RFLAGS: 2}

@@ -304,7 +304,7 @@ func testOne(pkg string, goFlags, testArgs []string, mib int, verbose bool, stdo
 	if verbose {
 		out, errw = stdout, stdout
 	}
-	res, err := monitor.Run(monitor.Config{Image: img, MemoryMiB: mib, Args: append([]string{r.Package + ".test"}, testArgs...), Stdout: out, Stderr: errw, Debug: testDebug})
+	res, err := monitor.Run(monitor.Config{Image: img, MemoryMiB: mib, Args: append([]string{r.Package + ".test"}, testArgs...), Stdout: out, Stderr: errw, Debug: testDebug, Cwd: r.Cwd})
 	elapsed := time.Since(start).Seconds()
 	if testDebug {
 		fmt.Fprintf(stderr, "brique: %s: exit %d; %d VM exits (%d TLB flushes); guest allocated %d KiB beyond its image\n", r.Package, res.ExitCode, res.Exits, res.Flushes, res.FramesPeak*4)

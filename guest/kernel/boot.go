@@ -45,6 +45,7 @@ func boot() {
 	zpolineInit()
 	fdInit()
 	tmpInit()
+	cwdInit()
 
 	fpuInit()
 	t := &threads[0]

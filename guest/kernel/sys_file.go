@@ -15,7 +15,36 @@ import (
 var (
 	rootfsAddr, rootfsLen uintptr
 	cwdRoot               = [1]byte{'/'}
+
+	// The working directory: an absolute, clean path (chdir, fchdir,
+	// getcwd; "brique.cwd=" on the command line sets the first one).
+	cwd    [maxPath]byte
+	cwdLen int
 )
+
+func cwdInit() {
+	cwd[0] = '/'
+	cwdLen = 1
+	off, n := uintptr(bootInfo(abi.BootInfoCmdlineOff)), uintptr(bootInfo(abi.BootInfoCmdlineLen))
+	if off == 0 || n == 0 || off+n > abi.BootInfoSize {
+		return
+	}
+	line := mem(abi.BootInfoAddr+off, n)
+	const key = "brique.cwd="
+	for i := 0; i+len(key) <= len(line); i++ {
+		if (i == 0 || line[i-1] == ' ') && string(line[i:i+len(key)]) == key {
+			v := line[i+len(key):]
+			j := 0
+			for j < len(v) && v[j] != ' ' {
+				j++
+			}
+			if j > 0 && v[0] == '/' && j < maxPath {
+				cwdLen = copy(cwd[:], v[:j])
+			}
+			return
+		}
+	}
+}
 
 // SetRootFS installs the embedded root file system; the generated package
 // brique.dev/brique/guest/rootfs calls it from its init function. archive
@@ -71,7 +100,7 @@ func resolve(dirfd int64, p uintptr, buf *[maxPath]byte) int64 {
 		return -eNOENT
 	}
 	if path[0] != '/' {
-		base := cwdRoot[:]
+		base := cwd[:cwdLen]
 		if dirfd != atFDCWD {
 			d := getFD(uint64(dirfd))
 			if d == nil {
@@ -500,17 +529,58 @@ func sysGetdents64Impl(t *thread) int64 {
 	return int64(written)
 }
 
-// sysChdirImpl implements chdir(2): only "/" (the program runs there).
+// sysChdirImpl implements chdir(2).
 func sysChdirImpl(t *thread) int64 {
-	n := resolve(-100, uintptr(t.regs.rdi), &pathBuf)
+	n := resolve(atFDCWD, uintptr(t.regs.rdi), &pathBuf)
 	if n < 0 {
 		return n
 	}
-	if string(pathBuf[:n]) != "/" {
-		if i := lookup(pathBuf[:n]); i >= 0 && rootfs().Mode(i)&abi.ModeType == abi.ModeDir {
-			return -eNOTSUP
+	return setCwd(pathBuf[:n])
+}
+
+// sysFchdirImpl implements fchdir(2).
+func sysFchdirImpl(t *thread) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	switch {
+	case d.kind == fdDir && d.obj >= 0:
+		return setCwd(rootfs().Name(d.obj))
+	case d.kind == fdDir:
+		return setCwd(cwdRoot[:])
+	case d.kind == fdTmpDir:
+		n := tmpDirPath(d.obj, &pathBuf)
+		return setCwd(pathBuf[:n])
+	}
+	return -eNOTDIR
+}
+
+// setCwd makes path (absolute, clean) the working directory if it names
+// a directory.
+func setCwd(path []byte) int64 {
+	isDir := string(path) == "/"
+	if rest, ok := tmpPath(path); ok {
+		node, _, _, errno := tmpWalk(rest)
+		if errno != 0 {
+			return errno
 		}
-		return -eNOENT
+		if node < 0 {
+			return -eNOENT
+		}
+		isDir = tmpNodes[node].mode&abi.ModeType == abi.ModeDir
+	} else if !isDir {
+		i := lookup(path)
+		if i < 0 {
+			return -eNOENT
+		}
+		isDir = rootfs().Mode(i)&abi.ModeType == abi.ModeDir
+	}
+	if !isDir {
+		return -eNOTDIR
+	}
+	if &path[0] != &cwd[0] {
+		cwdLen = copy(cwd[:], path)
 	}
 	return 0
 }

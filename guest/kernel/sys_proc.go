@@ -80,18 +80,18 @@ func rlimit(res uint64, old uintptr) int64 {
 	return 0
 }
 
-// sysGetcwdImpl implements getcwd(2): the program runs in /.
+// sysGetcwdImpl implements getcwd(2).
 func sysGetcwdImpl(t *thread) int64 {
 	p, n := uintptr(t.regs.rdi), uintptr(t.regs.rsi)
-	if n < 2 {
+	if n < uintptr(cwdLen)+1 {
 		return -eRANGE
 	}
-	if !userPrepare(p, 2, true) {
+	if !userPrepare(p, uintptr(cwdLen)+1, true) {
 		return -eFAULT
 	}
-	store8(p, '/')
-	store8(p+1, 0)
-	return 2
+	copy(mem(p, uintptr(cwdLen)), cwd[:cwdLen])
+	store8(p+uintptr(cwdLen), 0)
+	return int64(cwdLen) + 1
 }
 
 // sysSysinfoImpl implements sysinfo(2).

@@ -80,6 +80,7 @@ const (
 	sysFaccessat      = 269
 	sysFaccessat2     = 439
 	sysOpen           = 2
+	sysFchdir         = 81
 	sysPwrite64       = 18
 	sysFsync          = 74
 	sysFdatasync      = 75
@@ -167,6 +168,7 @@ var sysTable = [...]sysFunc{
 	sysFaccessat:      sysFaccessatImpl,
 	sysFaccessat2:     sysFaccessatImpl,
 	sysOpen:           sysOpenImpl,
+	sysFchdir:         sysFchdirImpl,
 	sysPwrite64:       sysPwrite64Impl,
 	sysFsync:          sysFsyncImpl,
 	sysFdatasync:      sysFsyncImpl,
