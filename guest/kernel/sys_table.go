@@ -81,6 +81,12 @@ const (
 	sysFaccessat2     = 439
 	sysOpen           = 2
 	sysFchdir         = 81
+	sysChmod          = 90
+	sysFchmod         = 91
+	sysGetgroups      = 115
+	sysFchmodat       = 268
+	sysUtimensat      = 280
+	sysFchmodat2      = 452
 	sysPwrite64       = 18
 	sysFsync          = 74
 	sysFdatasync      = 75
@@ -169,6 +175,12 @@ var sysTable = [...]sysFunc{
 	sysFaccessat2:     sysFaccessatImpl,
 	sysOpen:           sysOpenImpl,
 	sysFchdir:         sysFchdirImpl,
+	sysChmod:          sysChmodImpl,
+	sysFchmod:         sysFchmodImpl,
+	sysFchmodat:       sysFchmodatImpl,
+	sysFchmodat2:      sysFchmodatImpl,
+	sysUtimensat:      sysUtimensatImpl,
+	sysGetgroups:      sysZeroImpl,
 	sysPwrite64:       sysPwrite64Impl,
 	sysFsync:          sysFsyncImpl,
 	sysFdatasync:      sysFsyncImpl,

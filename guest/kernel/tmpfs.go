@@ -482,3 +482,83 @@ func renamePath(olddir int64, op uintptr, newdir int64, np uintptr) int64 {
 	s.nameLen = copy(s.name[:], last)
 	return 0
 }
+
+// chmodPath changes the permission bits of a /tmp node; the root file
+// system is read-only.
+func chmodPath(dirfd int64, p uintptr, mode uint32) int64 {
+	node, errno := tmpResolve(dirfd, p)
+	if errno != 0 {
+		return errno
+	}
+	t := &tmpNodes[node]
+	t.mode = t.mode&abi.ModeType | mode&0o7777
+	return 0
+}
+
+// sysChmodImpl implements chmod(2).
+func sysChmodImpl(t *thread) int64 {
+	return chmodPath(atFDCWD, uintptr(t.regs.rdi), uint32(t.regs.rsi))
+}
+
+// sysFchmodatImpl implements fchmodat(2) and fchmodat2(2).
+func sysFchmodatImpl(t *thread) int64 {
+	return chmodPath(int64(t.regs.rdi), uintptr(t.regs.rsi), uint32(t.regs.rdx))
+}
+
+// sysFchmodImpl implements fchmod(2).
+func sysFchmodImpl(t *thread) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	switch d.kind {
+	case fdTmpFile, fdTmpDir:
+		n := &tmpNodes[d.obj]
+		n.mode = n.mode&abi.ModeType | uint32(t.regs.rsi)&0o7777
+		return 0
+	case fdFile, fdDir:
+		return -eROFS
+	}
+	return -eINVAL
+}
+
+// sysUtimensatImpl implements utimensat(2) (and futimens, with a nil
+// path): the modification time of /tmp nodes (atime is not kept).
+func sysUtimensatImpl(t *thread) int64 {
+	const utimeNow, utimeOmit = (1 << 30) - 1, (1 << 30) - 2
+	node := -1
+	if t.regs.rsi == 0 {
+		d := getFD(t.regs.rdi)
+		if d == nil {
+			return -eBADF
+		}
+		if d.kind != fdTmpFile && d.kind != fdTmpDir {
+			return -eROFS
+		}
+		node = d.obj
+	} else {
+		var errno int64
+		if node, errno = tmpResolve(int64(t.regs.rdi), uintptr(t.regs.rsi)); errno != 0 {
+			return errno
+		}
+	}
+	mt := walltime()
+	if ts := uintptr(t.regs.rdx); ts != 0 {
+		if !userPrepare(ts, 32, false) {
+			return -eFAULT
+		}
+		sec, nsec := int64(load64(ts+16)), int64(load64(ts+24))
+		switch nsec {
+		case utimeOmit:
+			return 0
+		case utimeNow:
+		default:
+			if nsec < 0 || nsec >= 1e9 {
+				return -eINVAL
+			}
+			mt = sec*1e9 + nsec
+		}
+	}
+	tmpNodes[node].mtime = mt
+	return 0
+}
