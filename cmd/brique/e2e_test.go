@@ -724,13 +724,19 @@ func main() {
 	}
 }
 
-// TestTmpfs runs a program that uses /tmp (create, append, big files,
-// seek, mkdir, rename, truncate, walk, remove) natively and in the
-// unikernel: same output.
-func TestTmpfs(t *testing.T) {
+// TestSymlinks: symbolic links in /tmp (relative, absolute, loops,
+// Readlink, Lstat, EvalSymlinks, removal) behave as natively.
+func TestSymlinks(t *testing.T) {
 	kvmtest.RequireKVM(t)
-	dir := newModule(t, "example.com/tmpuser", map[string]string{"main.go": tmpfsProgram})
-	bin := filepath.Join(t.TempDir(), "tmpuser")
+	compareWithNative(t, "example.com/symlinks", symlinkProgram)
+}
+
+// compareWithNative builds a one-file program natively and with brique and
+// checks both runs print the same and exit 0.
+func compareWithNative(t *testing.T, module, program string) {
+	t.Helper()
+	dir := newModule(t, module, map[string]string{"main.go": program})
+	bin := filepath.Join(t.TempDir(), "prog")
 	if r := (testutil.Cmd{Dir: dir, Env: nativeEnv()}).Run(t, "go", "build", "-o", bin, "."); r.Code != 0 {
 		t.Fatalf("go build: %s", r)
 	}
@@ -739,6 +745,52 @@ func TestTmpfs(t *testing.T) {
 	if native.Code != 0 || vm.Code != 0 || vm.Stdout != native.Stdout {
 		t.Fatalf("want the same output natively and in the unikernel\nnative: %s\nbrique: %s", native, vm)
 	}
+}
+
+const symlinkProgram = `package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+func main() {
+	d, _ := os.MkdirTemp("", "sym")
+	os.WriteFile(filepath.Join(d, "real.txt"), []byte("data"), 0o644)
+	os.Mkdir(filepath.Join(d, "dir"), 0o755)
+	os.WriteFile(filepath.Join(d, "dir", "in.txt"), []byte("inner"), 0o644)
+	fmt.Println(os.Symlink("real.txt", filepath.Join(d, "rel")))
+	fmt.Println(os.Symlink(filepath.Join(d, "dir"), filepath.Join(d, "abs")))
+	fmt.Println(os.Symlink("loop", filepath.Join(d, "loop")))
+	b, err := os.ReadFile(filepath.Join(d, "rel"))
+	fmt.Printf("%q %v\n", b, err)
+	b, err = os.ReadFile(filepath.Join(d, "abs", "in.txt"))
+	fmt.Printf("%q %v\n", b, err)
+	t, err := os.Readlink(filepath.Join(d, "rel"))
+	fmt.Println(t, err)
+	fi, _ := os.Lstat(filepath.Join(d, "rel"))
+	fmt.Println(fi.Mode()&os.ModeSymlink != 0, fi.Size())
+	fi, _ = os.Stat(filepath.Join(d, "rel"))
+	fmt.Println(fi.Mode().IsRegular(), fi.Size())
+	_, err = os.ReadFile(filepath.Join(d, "loop"))
+	fmt.Println("loop:", err != nil)
+	p, err := filepath.EvalSymlinks(filepath.Join(d, "abs", "in.txt"))
+	rel, _ := filepath.Rel(d, p)
+	fmt.Println("eval:", rel, err)
+	fmt.Println(os.Remove(filepath.Join(d, "rel")))
+	_, err = os.Stat(filepath.Join(d, "real.txt"))
+	fmt.Println("target kept:", err == nil)
+	os.RemoveAll(d)
+}
+`
+
+// TestTmpfs runs a program that uses /tmp (create, append, big files,
+// seek, mkdir, rename, truncate, walk, remove) natively and in the
+// unikernel: same output.
+func TestTmpfs(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	compareWithNative(t, "example.com/tmpuser", tmpfsProgram)
 }
 
 const tmpfsProgram = `package main

@@ -91,6 +91,13 @@ const maxPath = 4096
 // a negated errno. Symbolic links in the archive are not followed
 // (documented limitation).
 func resolve(dirfd int64, p uintptr, buf *[maxPath]byte) int64 {
+	return resolveLink(dirfd, p, buf, true)
+}
+
+// resolveLink is resolve that follows symbolic links in every component
+// but the last, and in the last one too when followLast is set (not for
+// lstat, readlink, unlink, rename, O_NOFOLLOW).
+func resolveLink(dirfd int64, p uintptr, buf *[maxPath]byte, followLast bool) int64 {
 	n := 0
 	if !userPrepare(p, 1, false) {
 		return -eFAULT
@@ -121,7 +128,16 @@ func resolve(dirfd int64, p uintptr, buf *[maxPath]byte) int64 {
 			n = copy(buf[:], base)
 		}
 	}
-	// Append the components, handling "." and "..".
+	n, errno := appendClean(buf, n, path)
+	if errno != 0 {
+		return errno
+	}
+	return followLinks(buf, n, followLast)
+}
+
+// appendClean appends path's components to buf[:n] (an absolute, clean
+// path, or empty), handling "." and ".." lexically (".." stops at "/").
+func appendClean(buf *[maxPath]byte, n int, path []byte) (int, int64) {
 	i := 0
 	for i < len(path) {
 		for i < len(path) && path[i] == '/' {
@@ -145,13 +161,13 @@ func resolve(dirfd int64, p uintptr, buf *[maxPath]byte) int64 {
 		default:
 			if n == 0 || buf[n-1] != '/' {
 				if n >= maxPath {
-					return -eRANGE
+					return 0, -eRANGE
 				}
 				buf[n] = '/'
 				n++
 			}
 			if n+len(comp) > maxPath {
-				return -eRANGE
+				return 0, -eRANGE
 			}
 			n += copy(buf[n:], comp)
 		}
@@ -160,7 +176,83 @@ func resolve(dirfd int64, p uintptr, buf *[maxPath]byte) int64 {
 		buf[0] = '/'
 		n = 1
 	}
-	return int64(n)
+	return n, 0
+}
+
+const maxSymlinkHops = 40 // like Linux's MAXSYMLINKS
+
+var (
+	linkBuf    [maxPath]byte
+	linkTarget [maxPath]byte
+)
+
+// followLinks replaces symbolic links in buf[:n] by their targets (at
+// most maxSymlinkHops times: ELOOP after that).
+func followLinks(buf *[maxPath]byte, n int, followLast bool) int64 {
+	for hops := 0; ; {
+		spliced := false
+		for end := 2; end <= n; end++ {
+			if end < n && buf[end] != '/' {
+				continue
+			}
+			if end == n && !followLast {
+				break
+			}
+			target := symlinkTarget(buf[:end])
+			if target == nil {
+				continue
+			}
+			if hops++; hops > maxSymlinkHops {
+				return -eLOOP
+			}
+			m := 0
+			if target[0] != '/' { // relative to the link's directory
+				d := end - 1
+				for d > 0 && buf[d] != '/' {
+					d--
+				}
+				m = copy(linkBuf[:], buf[:d])
+			}
+			var errno int64
+			if m, errno = appendClean(&linkBuf, m, target); errno != 0 {
+				return errno
+			}
+			if m, errno = appendClean(&linkBuf, m, buf[end:n]); errno != 0 {
+				return errno
+			}
+			n = copy(buf[:], linkBuf[:m])
+			spliced = true
+			break
+		}
+		if !spliced {
+			return int64(n)
+		}
+	}
+}
+
+// symlinkTarget returns the target if path names a symbolic link.
+func symlinkTarget(path []byte) []byte {
+	if rest, ok := tmpPath(path); ok {
+		node, _, _, errno := tmpWalk(rest)
+		if errno != 0 || node < 0 || tmpNodes[node].mode&abi.ModeType != abi.ModeSymlink {
+			return nil
+		}
+		sz := tmpNodes[node].size
+		if sz <= 0 || sz > maxPath {
+			return nil
+		}
+		tmpRead(node, addrOf(&linkTarget[0]), uintptr(sz), 0)
+		return linkTarget[:sz]
+	}
+	i := lookup(path)
+	if i < 0 {
+		return nil
+	}
+	r := rootfs()
+	if r.Mode(i)&abi.ModeType != abi.ModeSymlink || len(r.Data(i)) == 0 {
+		return nil
+	}
+	return r.Data(i)
 }
 
 var pathBuf [maxPath]byte
@@ -194,12 +286,16 @@ func openPath(dirfd int64, p uintptr, flags uint64, mode uint32) int64 {
 		oTrunc     = 0x200
 		oDirectory = 0x10000
 	)
-	n := resolve(dirfd, p, &pathBuf)
+	const oNofollow = 0x20000
+	n := resolveLink(dirfd, p, &pathBuf, flags&oNofollow == 0)
 	if n < 0 {
 		return n
 	}
 	path := pathBuf[:n]
 	ce := flags&oCloexec != 0
+	if flags&oNofollow != 0 && symlinkTarget(path) != nil {
+		return -eLOOP
+	}
 	if dev := deviceOf(path); dev != 0 {
 		return allocFD(fdesc{kind: fdDevice, obj: dev, cloexec: ce}, 0)
 	}
@@ -226,7 +322,7 @@ func openPath(dirfd int64, p uintptr, flags uint64, mode uint32) int64 {
 	case flags&oDirectory != 0:
 		return -eNOTDIR
 	case typ == abi.ModeSymlink:
-		return -eNOENT // symbolic links are not followed
+		return -eLOOP // a dangling or O_NOFOLLOW link
 	}
 	return allocFD(fdesc{kind: fdFile, obj: i, cloexec: ce}, 0)
 }
@@ -403,7 +499,8 @@ func sysNewfstatatImpl(t *thread) int64 {
 		}
 		return statFD(d, uintptr(t.regs.rdx))
 	}
-	n := resolve(int64(t.regs.rdi), uintptr(t.regs.rsi), &pathBuf)
+	const atSymlinkNofollow = 0x100
+	n := resolveLink(int64(t.regs.rdi), uintptr(t.regs.rsi), &pathBuf, t.regs.r10&atSymlinkNofollow == 0)
 	if n < 0 {
 		return n
 	}
@@ -459,26 +556,39 @@ func sysFaccessatImpl(t *thread) int64 {
 	return 0
 }
 
-// sysReadlinkatImpl implements readlinkat(2) for the archive's symbolic
-// links.
+// sysReadlinkatImpl implements readlinkat(2) for the archive's and
+// /tmp's symbolic links.
 func sysReadlinkatImpl(t *thread) int64 {
-	n := resolve(int64(t.regs.rdi), uintptr(t.regs.rsi), &pathBuf)
+	return readlinkAt(int64(t.regs.rdi), uintptr(t.regs.rsi), uintptr(t.regs.rdx), uintptr(t.regs.r10))
+}
+
+func readlinkAt(dirfd int64, pathp, p, sz uintptr) int64 {
+	n := resolveLink(dirfd, pathp, &pathBuf, false)
 	if n < 0 {
 		return n
 	}
-	i := lookup(pathBuf[:n])
-	if i < 0 {
-		return -eNOENT
-	}
-	r := rootfs()
-	if r.Mode(i)&abi.ModeType != abi.ModeSymlink {
+	path := pathBuf[:n]
+	target := symlinkTarget(path)
+	if target == nil {
+		if lookup(path) < 0 && string(path) != "/" {
+			if rest, ok := tmpPath(path); ok {
+				if node, _, _, _ := tmpWalk(rest); node >= 0 {
+					return -eINVAL
+				}
+			}
+			return -eNOENT
+		}
 		return -eINVAL
 	}
-	p, sz := uintptr(t.regs.rdx), uintptr(t.regs.r10)
 	if !userPrepare(p, sz, true) {
 		return -eFAULT
 	}
-	return int64(copy(mem(p, sz), r.Data(i)))
+	return int64(copy(mem(p, sz), target))
+}
+
+// sysReadlinkImpl implements readlink(2).
+func sysReadlinkImpl(t *thread) int64 {
+	return readlinkAt(atFDCWD, uintptr(t.regs.rdi), uintptr(t.regs.rsi), uintptr(t.regs.rdx))
 }
 
 // sysGetdents64Impl implements getdents64(2): struct linux_dirent64

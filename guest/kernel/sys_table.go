@@ -87,6 +87,9 @@ const (
 	sysFchmodat       = 268
 	sysUtimensat      = 280
 	sysFchmodat2      = 452
+	sysSymlink        = 88
+	sysSymlinkat      = 266
+	sysReadlink       = 89
 	sysPwrite64       = 18
 	sysFsync          = 74
 	sysFdatasync      = 75
@@ -181,6 +184,9 @@ var sysTable = [...]sysFunc{
 	sysFchmodat2:      sysFchmodatImpl,
 	sysUtimensat:      sysUtimensatImpl,
 	sysGetgroups:      sysZeroImpl,
+	sysSymlink:        sysSymlinkImpl,
+	sysSymlinkat:      sysSymlinkatImpl,
+	sysReadlink:       sysReadlinkImpl,
 	sysPwrite64:       sysPwrite64Impl,
 	sysFsync:          sysFsyncImpl,
 	sysFdatasync:      sysFsyncImpl,

@@ -7,36 +7,38 @@ import "brique.dev/brique/abi"
 
 // Linux errno values (asm-generic/errno-base.h, errno.h).
 const (
-	ePERM      = 1
-	eNOENT     = 2
-	eSRCH      = 3
-	eINTR      = 4
-	eIO        = 5
-	eBADF      = 9
-	eAGAIN     = 11
-	eNOMEM     = 12
-	eACCES     = 13
-	eFAULT     = 14
-	eEXIST     = 17
-	eNOTDIR    = 20
-	eISDIR     = 21
-	eINVAL     = 22
-	eMFILE     = 24
-	eNOTTY     = 25
-	eSPIPE     = 29
-	eROFS      = 30
-	ePIPE      = 32
-	eRANGE     = 34
-	eNOSYS     = 38
-	eNOTSUP    = 95
-	eTIMEDOUT  = 110
-	eNODEV     = 19
-	eOPNOTSUPP = 95
-	eNOSPC     = 28
-	eFBIG      = 27
-	eBUSY      = 16
-	eNOTEMPTY  = 39
-	eXDEV      = 18
+	ePERM        = 1
+	eNOENT       = 2
+	eSRCH        = 3
+	eINTR        = 4
+	eIO          = 5
+	eBADF        = 9
+	eAGAIN       = 11
+	eNOMEM       = 12
+	eACCES       = 13
+	eFAULT       = 14
+	eEXIST       = 17
+	eNOTDIR      = 20
+	eISDIR       = 21
+	eINVAL       = 22
+	eMFILE       = 24
+	eNOTTY       = 25
+	eSPIPE       = 29
+	eROFS        = 30
+	ePIPE        = 32
+	eRANGE       = 34
+	eNOSYS       = 38
+	eNOTSUP      = 95
+	eTIMEDOUT    = 110
+	eNODEV       = 19
+	eOPNOTSUPP   = 95
+	eNOSPC       = 28
+	eFBIG        = 27
+	eBUSY        = 16
+	eNOTEMPTY    = 39
+	eXDEV        = 18
+	eLOOP        = 40
+	eNAMETOOLONG = 36
 )
 
 // sysFunc handles one system call for thread t; arguments are in t.regs

@@ -333,8 +333,10 @@ func tmpGetdents(d *fdesc, p, n uintptr) int64 {
 // Path-based operations (unlink, mkdir, rename) on /tmp; anything else
 // is on the read-only root file system (EROFS) or does not exist.
 
+// pathOp resolves a path whose last component names the object itself
+// (unlink, rename, mkdir, symlink): a symbolic link there is not followed.
 func pathOp(dirfd int64, p uintptr, buf *[maxPath]byte) ([]byte, int64) {
-	n := resolve(dirfd, p, buf)
+	n := resolveLink(dirfd, p, buf, false)
 	if n < 0 {
 		return nil, n
 	}
@@ -561,4 +563,56 @@ func sysUtimensatImpl(t *thread) int64 {
 	}
 	tmpNodes[node].mtime = mt
 	return 0
+}
+
+// symlinkPath creates a symbolic link in /tmp.
+func symlinkPath(target uintptr, dirfd int64, p uintptr) int64 {
+	if !userPrepare(target, 1, false) {
+		return -eFAULT
+	}
+	tgt := cstring(target, maxPath)
+	if len(tgt) == 0 {
+		return -eNOENT
+	}
+	if len(tgt) >= maxPath {
+		return -eNAMETOOLONG
+	}
+	path, errno := pathOp(dirfd, p, &pathBuf)
+	if errno != 0 {
+		return errno
+	}
+	rest, ok := tmpPath(path)
+	if !ok {
+		if lookup(path) >= 0 || string(path) == "/" {
+			return -eEXIST
+		}
+		return -eROFS
+	}
+	node, parent, last, errno := tmpWalk(rest)
+	if errno != 0 {
+		return errno
+	}
+	if node >= 0 {
+		return -eEXIST
+	}
+	node = tmpCreate(parent, last, abi.ModeSymlink|0o777)
+	if node < 0 {
+		return -eNOSPC
+	}
+	if r := tmpWrite(node, addrOf(&tgt[0]), uintptr(len(tgt)), 0); r != int64(len(tgt)) {
+		tmpNodes[node].linked = false
+		tmpRelease(node)
+		return -eNOSPC
+	}
+	return 0
+}
+
+// sysSymlinkImpl implements symlink(2).
+func sysSymlinkImpl(t *thread) int64 {
+	return symlinkPath(uintptr(t.regs.rdi), atFDCWD, uintptr(t.regs.rsi))
+}
+
+// sysSymlinkatImpl implements symlinkat(2).
+func sysSymlinkatImpl(t *thread) int64 {
+	return symlinkPath(uintptr(t.regs.rdi), int64(t.regs.rsi), uintptr(t.regs.rdx))
 }
