@@ -132,6 +132,9 @@ func resolveLink(dirfd int64, p uintptr, buf *[maxPath]byte, followLast bool) in
 	if errno != 0 {
 		return errno
 	}
+	if path[len(path)-1] == '/' {
+		followLast = true // "link/" names the directory the link points to
+	}
 	return followLinks(buf, n, followLast)
 }
 
