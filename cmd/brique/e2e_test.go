@@ -859,3 +859,49 @@ func main() {
 	fmt.Println("removed:", os.IsNotExist(err))
 }
 `
+
+// TestDeviceSyscalls checks Brique's own system calls for device drivers
+// in user context: DMA memory (SysDMA) and waiting for a used-ring index
+// to move (SysWaitDevice), with a timeout and with a wake-up.
+func TestDeviceSyscalls(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	dir := newModule(t, "example.com/dma", map[string]string{"main.go": dmaProgram})
+	r := brique(t, dir, "run", ".")
+	want := "dma ok: true\nzeroed and writable: true true\nwait timed out: true true\nwoken by the change: true 8\n"
+	if r.Code != 0 || r.Stdout != want {
+		t.Fatalf("want %q\n%s", want, r)
+	}
+}
+
+const dmaProgram = `package main
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+func main() {
+	a, _, e := syscall.Syscall(500, 4, 0, 0)
+	fmt.Println("dma ok:", e == 0 && a != 0 && a%4096 == 0)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(a)), 4*4096)
+	zero := true
+	for _, c := range b {
+		if c != 0 {
+			zero = false
+		}
+	}
+	b[0], b[16383] = 1, 2
+	fmt.Println("zeroed and writable:", zero, b[0]+b[16383] == 3)
+	var idx uint16 = 7
+	start := time.Now()
+	_, _, e = syscall.Syscall(501, uintptr(unsafe.Pointer(&idx)), 7, uint64ToUintptr(20*time.Millisecond))
+	fmt.Println("wait timed out:", e == syscall.ETIMEDOUT, time.Since(start) >= 20*time.Millisecond)
+	go func() { time.Sleep(10 * time.Millisecond); idx = 8 }()
+	_, _, e = syscall.Syscall(501, uintptr(unsafe.Pointer(&idx)), 7, 0)
+	fmt.Println("woken by the change:", e == 0, idx)
+}
+
+func uint64ToUintptr(d time.Duration) uintptr { return uintptr(d) }
+`

@@ -26,6 +26,9 @@ func load32(addr uintptr) uint32 { return *(*uint32)(ptr(addr)) }
 func store32(addr uintptr, v uint32) { *(*uint32)(ptr(addr)) = v }
 
 //go:nosplit
+func load16(addr uintptr) uint16 { return *(*uint16)(ptr(addr)) }
+
+//go:nosplit
 func store16(addr uintptr, v uint16) { *(*uint16)(ptr(addr)) = v }
 
 //go:nosplit

@@ -70,6 +70,7 @@ func expireTimers(now int64) int64 {
 func schedule(rotate bool) {
 	for {
 		checkHostSignal()
+		pollDeviceWaits()
 		next := expireTimers(nanotime())
 		start := cur
 		if rotate {
@@ -132,6 +133,7 @@ func anyRunnable() bool {
 var pollHooks [4]func()
 
 func pollDevices() {
+	pollDeviceWaits()
 	for _, h := range pollHooks {
 		if h != nil {
 			h()

@@ -44,7 +44,8 @@ type thread struct {
 	// Blocking.
 	wait      uint64 // wait kind
 	waitAddr  uintptr
-	deadline  int64 // monotonic ns, 0 = none
+	waitVal   uint16 // SysWaitDevice: the index the thread saw
+	deadline  int64  // monotonic ns, 0 = none
 	timedOut  bool
 	woken     bool // futex: woken by FUTEX_WAKE
 	interrupt bool // a signal interrupted the wait: the call returns EINTR

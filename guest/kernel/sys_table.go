@@ -187,6 +187,8 @@ var sysTable = [...]sysFunc{
 	sysSymlink:        sysSymlinkImpl,
 	sysSymlinkat:      sysSymlinkatImpl,
 	sysReadlink:       sysReadlinkImpl,
+	SysDMA:            sysDMAImpl,
+	SysWaitDevice:     sysWaitDeviceImpl,
 	sysPwrite64:       sysPwrite64Impl,
 	sysFsync:          sysFsyncImpl,
 	sysFdatasync:      sysFsyncImpl,
