@@ -1,9 +1,10 @@
 // Command briquebench measures the claims of Brique's core boot path —
 // boot time (to the first line of output and to exit), memory, image size,
-// system call cost and density (idle instances at once) — against the same
-// program run as a native process, in a runc container and as the /init of
-// a Linux VM under QEMU, in the same run, and writes the results as
-// Markdown (docs/benchmarks.md) with an SVG plot beside it.
+// system call cost, density (idle instances at once) and files (reading the
+// root file system embedded in the image, writing /tmp) — against the same
+// program run as a native process, in a runc container and (boot, memory)
+// as the /init of a Linux VM under QEMU, in the same run, and writes the
+// results as Markdown (docs/benchmarks.md) with an SVG plot beside it.
 //
 // Run it from the repository root on a Linux/amd64 machine with /dev/kvm:
 //
@@ -55,6 +56,11 @@ type config struct {
 	DensityBudget     time.Duration
 	DensityMinFreeMiB int64
 	DensityMem        string // brique run -m for the sleeper
+
+	FilesRuns   int    // runs of each files program per competitor
+	FilesRounds int    // timed rounds inside each run
+	FilesReps   int    // tmpfs: writes and reads of the 2 MiB file per round
+	FilesMem    string // brique run -m for fileread (its image holds the tree)
 }
 
 func main() {
@@ -79,6 +85,10 @@ func main() {
 	flag.DurationVar(&cfg.DensityBudget, "density-budget", 120*time.Second, "density: stop starting instances of one competitor after `d`")
 	flag.Int64Var(&cfg.DensityMinFreeMiB, "density-minfree", 2048, "density: stop starting instances when MemAvailable falls below `MiB`")
 	flag.StringVar(&cfg.DensityMem, "density-m", "10M", "density: guest memory (`brique run -m`) of each idle Brique instance")
+	flag.IntVar(&cfg.FilesRuns, "files-n", 0, "files: runs of each program per competitor, interleaved (default 3; 1 with -smoke)")
+	flag.IntVar(&cfg.FilesRounds, "files-rounds", 0, "files: timed rounds inside each run (default 5; 1 with -smoke)")
+	flag.IntVar(&cfg.FilesReps, "files-reps", 0, "files: writes and reads of the 2 MiB /tmp file per round (default 20; 2 with -smoke)")
+	flag.StringVar(&cfg.FilesMem, "files-m", "256M", "files: guest memory (`brique run -m`) for fileread, whose image holds the 32 MiB tree")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/cmd/briquebench [-smoke] [-out FILE] [flags]\n\n")
 		flag.PrintDefaults()
@@ -104,6 +114,9 @@ func main() {
 	def(&cfg.QemuRuns, 5, 1)
 	def(&cfg.DensityMax, 200, 3)
 	def(&cfg.DensityRuncMax, 50, 3)
+	def(&cfg.FilesRuns, 3, 1)
+	def(&cfg.FilesRounds, 5, 1)
+	def(&cfg.FilesReps, 20, 2)
 	if cfg.QemuWarmup < 0 {
 		cfg.QemuWarmup = 1
 		if cfg.Smoke {
@@ -138,6 +151,7 @@ func logf(format string, args ...any) {
 
 // artifacts are the programs the scenarios run, built from the working tree.
 type artifacts struct {
+	repo   string // the repository root (package paths are relative to it)
 	brique string // cmd/brique
 	images map[string]string
 	native map[string]string // CGO_ENABLED=0 -trimpath -ldflags='-s -w'
@@ -146,18 +160,25 @@ type artifacts struct {
 
 // programs are the packages built; hello is booted, goroutines is only
 // sized, syscall is timed, sleeper is the idle instance of the density
-// scenario.
-var programs = []struct{ name, pkg string }{
-	{"hello", "./examples/hello"},
-	{"goroutines", "./examples/goroutines"},
-	{"syscall", "./bench/programs/syscall"},
-	{"sleeper", "./bench/programs/sleeper"},
+// scenario, fileread and tmpfs are the files scenario's (its fileread
+// image, with the tree it reads, is built by the scenario).
+var programs = []struct {
+	name, pkg string
+	sized     bool // also built without -trimpath, for the image size table
+}{
+	{"hello", "./examples/hello", true},
+	{"goroutines", "./examples/goroutines", true},
+	{"syscall", "./bench/programs/syscall", false},
+	{"sleeper", "./bench/programs/sleeper", false},
+	{"fileread", "./bench/programs/fileread", false},
+	{"tmpfs", "./bench/programs/tmpfs", false},
 }
 
 // build builds everything; withPlain adds the binaries without -trimpath
 // (a size footnote; -smoke skips them, they cost a cold build of std).
 func build(repo, work string, withPlain bool) (*artifacts, error) {
 	a := &artifacts{
+		repo:   repo,
 		brique: filepath.Join(work, "brique"),
 		images: map[string]string{},
 		native: map[string]string{},
@@ -178,7 +199,7 @@ func build(repo, work string, withPlain bool) (*artifacts, error) {
 		if _, err := command(repo, static, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", a.native[p.name], p.pkg); err != nil {
 			return nil, err
 		}
-		if !withPlain || p.name == "syscall" || p.name == "sleeper" {
+		if !withPlain || !p.sized {
 			continue
 		}
 		a.plain[p.name] = filepath.Join(work, "plain", p.name)
@@ -285,6 +306,7 @@ func run(cfg config) (int, error) {
 	logf("scenario 4: system call cost (%d calls x %d rounds)", cfg.SyscallN, cfg.SyscallRounds)
 	rep.Sys = syscallScenario(r, cfg, arts)
 	rep.Density = densityScenario(cfg, work, arts, rc, rep.RuncSkip)
+	rep.Files = filesScenario(r, cfg, work, arts, rc, rep.RuncSkip)
 	if rc != nil {
 		if ids := rc.leftovers(); len(ids) > 0 {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("runc: %d containers were left behind and deleted at the end: %s", len(ids), strings.Join(ids, " ")))

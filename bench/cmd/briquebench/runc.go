@@ -46,9 +46,28 @@ func setupRunc(bin, work, binary string) (*runcEnv, error) {
 // /proc, /dev, /sys mounts, no seccomp), with the process set to /NAME ARGS,
 // no terminal and a read-only root.
 func (e *runcEnv) writeBundle(dir, binary string, args ...string) error {
+	return e.writeBundleMounts(dir, binary, nil, args...)
+}
+
+// ociMount is one entry of an OCI configuration's mounts.
+type ociMount struct {
+	Destination string   `json:"destination"`
+	Type        string   `json:"type"`
+	Source      string   `json:"source"`
+	Options     []string `json:"options,omitempty"`
+}
+
+// writeBundleMounts is writeBundle with extra mounts after runc spec's
+// defaults; their mount points are created in the rootfs.
+func (e *runcEnv) writeBundleMounts(dir, binary string, mounts []ociMount, args ...string) error {
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return err
+	}
+	for _, m := range mounts {
+		if err := os.MkdirAll(filepath.Join(rootfs, m.Destination), 0o755); err != nil {
+			return err
+		}
 	}
 	name := filepath.Base(binary)
 	data, err := os.ReadFile(binary)
@@ -79,6 +98,13 @@ func (e *runcEnv) writeBundle(dir, binary string, args ...string) error {
 	proc["terminal"] = false
 	root["path"] = "rootfs"
 	root["readonly"] = true
+	if len(mounts) > 0 {
+		ms, _ := cfg["mounts"].([]any)
+		for _, m := range mounts {
+			ms = append(ms, m)
+		}
+		cfg["mounts"] = ms
+	}
 	raw, err = json.MarshalIndent(cfg, "", "\t")
 	if err != nil {
 		return err
