@@ -10,7 +10,7 @@ import "brique.dev/brique/abi"
 // kernel: no allocation, nodes named by index.
 
 const (
-	maxTmpNodes  = 256
+	maxTmpNodes  = 1024
 	tmpNameMax   = 127
 	tmpMaxPages  = abi.PageSize / 8
 	tmpMaxSize   = tmpMaxPages * abi.PageSize
