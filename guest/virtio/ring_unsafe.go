@@ -13,3 +13,7 @@ func storeWord(b []byte, v uint32) { atomic.StoreUint32((*uint32)(unsafe.Pointer
 
 // loadWord atomically loads the first 32-bit word of b.
 func loadWord(b []byte) uint32 { return atomic.LoadUint32((*uint32)(unsafe.Pointer(&b[0]))) }
+
+// UsedIdxAddr is the address of the used ring's index, for
+// kernel.SysWaitDevice.
+func (q *Queue) UsedIdxAddr() uintptr { return uintptr(unsafe.Pointer(&q.used[2])) }
