@@ -88,11 +88,17 @@ func (v *vcpu) halt(timeout time.Duration) uint64 {
 		defer t.Stop()
 		tc = t.C
 	}
+	var dev <-chan struct{}
+	if v.bus != nil {
+		dev = v.bus.Wake()
+	}
 	select {
 	case <-tc:
 		return 0
 	case <-v.wake:
 		return abi.EventSignal
+	case <-dev:
+		return abi.EventDevice
 	}
 }
 

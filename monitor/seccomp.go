@@ -25,6 +25,7 @@ var seccompAllowed = []uint32{
 	unix.SYS_CLONE, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
 	unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_GETRUSAGE, unix.SYS_GETRANDOM,
 	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
+	unix.SYS_WAIT4, unix.SYS_WAITID, // reaping brique-netd when the VM ends
 }
 
 // Classic BPF opcodes and seccomp constants (linux/filter.h,

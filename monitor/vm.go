@@ -17,6 +17,7 @@ import (
 	"brique.dev/brique/abi"
 	"brique.dev/brique/image"
 	"brique.dev/brique/monitor/kvm"
+	"brique.dev/brique/monitor/virtio"
 )
 
 // Config describes one run of an image.
@@ -31,6 +32,8 @@ type Config struct {
 	// Signals delivers host signals (SIGINT, SIGTERM) to forward to the
 	// program; a second one stops the VM at once.
 	Signals <-chan os.Signal
+	// Net is the VM's network (none by default).
+	Net NetConfig
 	// Cwd is the program's working directory in the guest ("" = "/"); it
 	// must exist in the image's root file system.
 	Cwd string
@@ -146,6 +149,13 @@ func Run(cfg Config) (Result, error) {
 	// RAM up front costs more than it saves for a small program.
 	_ = unix.Madvise(raw, unix.MADV_HUGEPAGE)
 	mem := guestMem(raw)
+	bus, netCmdline, err := setupNet(cfg.Net, raw)
+	if err != nil {
+		return res, err
+	}
+	if bus != nil {
+		defer bus.Close() // before the memory goes (defers run in reverse)
+	}
 	if err := vm.SetUserMemory(0, 0, 0, raw); err != nil {
 		return res, err
 	}
@@ -206,6 +216,9 @@ func Run(cfg Config) (Result, error) {
 		}
 		cmdline = "brique.cwd=" + cfg.Cwd
 	}
+	if netCmdline != "" {
+		cmdline = strings.TrimSpace(cmdline + " " + netCmdline)
+	}
 	if err := writeBootInfo(mem, imageEnd, uint64(khz)*1000, tsc[0].Data, wall.UnixNano(), cfg.Args, cfg.Env, seed, flags, cmdline); err != nil {
 		return res, err
 	}
@@ -214,7 +227,7 @@ func Run(cfg Config) (Result, error) {
 		return res, err
 	}
 
-	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4)}
+	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4), bus: bus}
 	res.Setup = time.Since(start)
 	code, crashed, err := v.loop()
 	res.ExitCode, res.Crashed = code, crashed
@@ -285,6 +298,7 @@ type vcpu struct {
 	wake    chan struct{}
 	sigq    chan unix.Signal // host signals not yet given to the guest
 	tick    *time.Ticker     // preemption period; stopped while the guest halts
+	bus     *virtio.Bus      // virtio devices (nil: none)
 	flushes uint64
 }
 
@@ -338,6 +352,28 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 		switch r := v.run.ExitReason(); r {
 		case kvm.ExitMMIO:
 			mm := v.run.MMIO()
+			if v.bus != nil && v.bus.Contains(mm.PhysAddr) {
+				n := int(mm.Len)
+				if n > 8 {
+					n = 8
+				}
+				data := mm.Data
+				if !v.bus.HandleMMIO(mm.PhysAddr, data[:n], mm.Write()) {
+					return v.crashReport(fmt.Sprintf("the guest accessed a virtio window at %#x where no register is (%d bytes)", mm.PhysAddr, mm.Len))
+				}
+				if !mm.Write() {
+					v.run.SetMMIOData(data[:n])
+				}
+				continue
+			}
+			if a := mm.PhysAddr; a >= abi.VirtioMMIOBase && a < abi.VirtioMMIOBase+abi.VirtioMaxDevices*abi.VirtioMMIOStride {
+				// An empty device slot reads as zero (DeviceID 0: "no
+				// device", virtio 1.2 section 4.2.2), writes are ignored.
+				if !mm.Write() {
+					v.run.SetMMIOData(make([]byte, min(int(mm.Len), 8)))
+				}
+				continue
+			}
 			if !mm.Write() || mm.PhysAddr < abi.HypercallBase || mm.PhysAddr >= abi.HypercallBase+abi.HypercallSize || mm.Len != 8 {
 				return v.crashReport(fmt.Sprintf("the guest accessed unbacked memory at %#x (%d bytes, write=%v)", mm.PhysAddr, mm.Len, mm.Write()))
 			}

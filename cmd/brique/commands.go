@@ -117,6 +117,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits and guest memory use on exit")
 	seccomp := fs.Bool("seccomp", true, "confine the monitor to the system calls a running VM needs (seccomp filter)")
 	rootfs := fs.String("rootfs", "", "when building PKG: embed the tree at `DIR` as the guest's root file system")
+	netMode := fs.String("net", "", "network: none, user (no privileges; default with -p) or tap=NAME (a host TAP interface)")
+	var publish envFlag
+	fs.Var(&publishFlag{&publish}, "p", "publish a guest port on the host: `[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]` (repeatable; user network)")
+	fs.Var(&publishFlag{&publish}, "publish", "same as -p")
 	if err := parseFlags(fs, args); err != nil {
 		return 0, err
 	}
@@ -153,6 +157,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		Debug:     rf.debug,
 		Signals:   sigs,
 		Seccomp:   *seccomp,
+		Net:       netConfig(*netMode, publish, rf.debug, stderr),
 	})
 	if err != nil {
 		return 0, err
@@ -346,4 +351,34 @@ func procRss(f *os.File) (anon, file int) {
 		}
 	}
 	return anon, file
+}
+
+// publishFlag collects -p values.
+type publishFlag struct{ v *envFlag }
+
+func (p *publishFlag) String() string {
+	if p.v == nil {
+		return ""
+	}
+	return strings.Join(*p.v, ",")
+}
+
+func (p *publishFlag) Set(s string) error {
+	*p.v = append(*p.v, s)
+	return nil
+}
+
+// netConfig turns --net and -p into the monitor's configuration.
+func netConfig(mode string, publish []string, debug bool, stderr io.Writer) monitor.NetConfig {
+	c := monitor.NetConfig{Mode: mode, Forwards: publish}
+	if name, ok := strings.CutPrefix(mode, "tap="); ok {
+		c.Mode, c.TAP = "tap", name
+	}
+	if c.Mode == "" && len(publish) > 0 {
+		c.Mode = "user"
+	}
+	if debug {
+		c.Log = stderr
+	}
+	return c
 }

@@ -328,7 +328,7 @@ func userPrepare(addr, n uintptr, write bool) bool {
 	if end < addr {
 		return false
 	}
-	if addr >= abi.ImageBase && end <= uintptr(bootInfo(abi.BootInfoImageEnd)) {
+	if addr >= abi.ImageBase && end <= uintptr(bootInfo(abi.BootInfoImageEnd)) || inDMA(addr, end) {
 		return true
 	}
 	for a := addr; a < end; {

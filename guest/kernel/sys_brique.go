@@ -24,11 +24,32 @@ func sysDMAImpl(t *thread) int64 {
 	if n == 0 || n > 4096 {
 		return -eINVAL
 	}
+	if ndma == len(dmaRanges) {
+		return -eNOMEM
+	}
 	a := allocContig(n)
 	if a == 0 {
 		return -eNOMEM
 	}
+	dmaRanges[ndma] = [2]uintptr{a, a + n*abi.PageSize}
+	ndma++
 	return int64(a)
+}
+
+// DMA regions handed out, so that system calls accept pointers into them
+// (userPrepare): they are identity-mapped, not mappings.
+var (
+	dmaRanges [16][2]uintptr
+	ndma      int
+)
+
+func inDMA(addr, end uintptr) bool {
+	for i := 0; i < ndma; i++ {
+		if addr >= dmaRanges[i][0] && end <= dmaRanges[i][1] {
+			return true
+		}
+	}
+	return false
 }
 
 // allocContig takes n contiguous frames from a bump range (never from the

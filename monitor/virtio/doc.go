@@ -46,6 +46,20 @@
 //
 // # Wiring into monitor.Run
 //
+// 0. For the user-mode network, start its daemon early (it takes ~7 ms
+// to be ready, which the monitor can spend loading the image and setting
+// up the VM), before the seccomp filter (it forks and executes). The
+// network itself (gVisor, gvisor-tap-vsock) runs in brique-netd, so the
+// monitor never links it (docs/decisions/008-netd.md):
+//
+//	netd, err := net.FindNetd() // $BRIQUE_NETD, next to brique, or $PATH
+//	un, err := net.LaunchUserNet(netd, fwds, net.UserNetOptions{Debug: cfg.Debug, Stderr: cfg.Stderr})
+//	...
+//	if err := un.WaitReady(); err != nil { ... } // port forwards listen; before the first KVM_RUN
+//
+// (net.StartUserNet does both at once.) On error paths before the device
+// owns it, un.Close() ends the daemon.
+//
 // 1. After guest RAM (raw) is mapped, build the bus and its devices. Close
 // the bus before unmapping RAM (defers run last-in first-out, so defer
 // bus.Close() after defer unix.Munmap(raw)):
@@ -53,9 +67,8 @@
 //	bus := virtio.NewBus(virtio.Memory(raw), func(err error) {
 //		if cfg.Debug { fmt.Fprintf(cfg.Stderr, "brique: %v\n", err) }
 //	})
-//	defer bus.Close() // stops device goroutines, closes backends
-//	be, err := net.NewUser(net.UserConfig{Forwards: fwds})   // or net.OpenTAP(name)
-//	dev, err := net.New(net.Config{Backend: be})
+//	defer bus.Close() // stops device goroutines, closes backends (un: the daemon exits)
+//	dev, err := net.New(net.Config{Backend: un})          // or a net.OpenTAP(name)
 //	_, err = bus.Add(dev)
 //
 // 2. Put bus.Cmdline() (for example

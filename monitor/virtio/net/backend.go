@@ -12,6 +12,8 @@ import (
 
 // Backend carries Ethernet frames between the device and a network. The
 // device calls ReadPacket from one goroutine and WritePacket from another.
+// (The net.ErrClosed below is recognised by its text: this package does
+// not import package net.)
 type Backend interface {
 	// ReadPacket blocks until a frame arrives and copies it into buf. It
 	// returns the frame's length; a frame longer than buf is truncated
@@ -27,9 +29,33 @@ type Backend interface {
 	Close() error
 }
 
-// fdLink moves frames over a non-blocking file descriptor (a TAP device or
-// one end of a SOCK_SEQPACKET socket pair), one read or write per frame,
-// through Go's poller.
+// MACDefaulter is implemented by backends whose network expects the
+// guest at a particular MAC address (UserNet). New uses it when
+// Config.MAC is nil.
+type MACDefaulter interface {
+	DefaultMAC() HardwareAddr
+}
+
+// HardwareAddr is an Ethernet (MAC) address. (Package net's type of the
+// same name is not used: importing package net makes the monitor a
+// dynamically linked cgo binary, which costs ~0.7 ms at every start.)
+type HardwareAddr []byte
+
+// String formats a in the usual colon-separated hexadecimal form.
+func (a HardwareAddr) String() string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, len(a)*3)
+	for i, c := range a {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hex[c>>4], hex[c&15])
+	}
+	return string(b)
+}
+
+// fdLink moves frames over a non-blocking file descriptor (a TAP device),
+// one readv or writev per frame, through Go's poller.
 type fdLink struct {
 	f      *os.File
 	rc     syscall.RawConn

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	stdnet "net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -74,10 +73,12 @@ type Config struct {
 	// Backend carries the frames (TAP or user-mode). Required; the
 	// device closes it in Close.
 	Backend Backend
-	// MAC is the device's address. Default: netconf.GuestMAC with a
-	// *User backend (its DHCP server gives that MAC netconf.GuestIP), a
-	// random locally administered address otherwise.
-	MAC stdnet.HardwareAddr
+	// MAC is the device's address. Default: the backend's DefaultMAC
+	// if it is a MACDefaulter (UserNet: netconf.GuestMAC, to which its
+	// DHCP server gives netconf.GuestIP), a random locally administered
+	// address otherwise.
+	// (Any 6-byte slice, a net.HardwareAddr for example.)
+	MAC []byte
 	// MTU is announced to the driver (VIRTIO_NET_F_MTU). Default 1500.
 	MTU int
 	// NoMergeable stops the device from offering VIRTIO_NET_F_MRG_RXBUF.
@@ -140,14 +141,14 @@ func New(cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("virtio-net: MTU %d out of range [68, %d]", cfg.MTU, MaxFrame-14)
 	}
 	if cfg.MAC == nil {
-		if _, ok := cfg.Backend.(*User); ok {
-			cfg.MAC = stdnet.HardwareAddr(netconf.GuestMAC6[:])
+		if d, ok := cfg.Backend.(MACDefaulter); ok {
+			cfg.MAC = d.DefaultMAC()
 		} else {
 			cfg.MAC = RandomMAC()
 		}
 	}
 	if len(cfg.MAC) != 6 {
-		return nil, fmt.Errorf("virtio-net: MAC %v is not an Ethernet address", cfg.MAC)
+		return nil, fmt.Errorf("virtio-net: MAC %x is not an Ethernet address", cfg.MAC)
 	}
 	if cfg.OnError == nil {
 		cfg.OnError = func(error) {}
@@ -160,6 +161,7 @@ func New(cfg Config) (*Device, error) {
 	if !cfg.NoMergeable {
 		d.features |= FeatureMrgRxbuf
 	}
+	cfg.MAC = append(HardwareAddr(nil), cfg.MAC...)
 	copy(d.config[ConfigMAC:], cfg.MAC)
 	binary.LittleEndian.PutUint16(d.config[ConfigStatus:], StatusLinkUp)
 	binary.LittleEndian.PutUint16(d.config[ConfigMaxVirtqueuePairs:], 1)
@@ -181,15 +183,15 @@ func New(cfg Config) (*Device, error) {
 }
 
 // RandomMAC returns a random locally administered unicast address.
-func RandomMAC() stdnet.HardwareAddr {
-	m := make(stdnet.HardwareAddr, 6)
+func RandomMAC() HardwareAddr {
+	m := make(HardwareAddr, 6)
 	rand.Read(m)
 	m[0] = m[0]&^1 | 2
 	return m
 }
 
 // MAC is the device's address.
-func (d *Device) MAC() stdnet.HardwareAddr { return d.cfg.MAC }
+func (d *Device) MAC() HardwareAddr { return HardwareAddr(d.cfg.MAC) }
 
 // Backend is the device's backend.
 func (d *Device) Backend() Backend { return d.cfg.Backend }
@@ -327,8 +329,21 @@ func (d *Device) pump() {
 }
 
 func isClosed(err error) bool {
-	return errors.Is(err, stdnet.ErrClosed) || errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF)
+	if errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF) {
+		return true
+	}
+	// net.ErrClosed, recognised by its text: importing package net would
+	// make the monitor a dynamically linked cgo binary (~0.7 ms more at
+	// every start; docs/decisions/008-netd.md).
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == netErrClosedText {
+			return true
+		}
+	}
+	return false
 }
+
+const netErrClosedText = "use of closed network connection"
 
 // rxLoop delivers received frames to the receive queue.
 func (d *Device) rxLoop(q *virtio.Queue, irq func(), stop <-chan struct{}) {

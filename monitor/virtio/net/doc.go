@@ -26,7 +26,7 @@
 // num_buffers) is all zeros except num_buffers. The TAP backend already
 // opens the device with IFF_VNET_HDR and a 12-byte header, so checksum and
 // TSO offload could be passed through later (TUNSETOFFLOAD) for TAP; the
-// user-mode backend cannot take them.
+// socket (user-mode) backend cannot take them.
 //
 // Frames go through two goroutines per active device: receive (backend to
 // receive queue) and transmit (transmit queue to backend). Each polls its
@@ -42,13 +42,27 @@
 //     with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, created if it does not exist
 //     (needs CAP_NET_ADMIN) or attached to an existing one (ip tuntap add
 //     dev NAME mode tap user $USER lets a user attach without privilege).
-//     Failures say which of these is the problem.
-//   - User mode (NewUser): gvisor-tap-vsock's virtual network (the one of
-//     podman machine and lima) in the monitor process: no privilege, a
-//     gateway with DHCP and DNS, outgoing TCP/UDP through host sockets,
-//     the host's loopback at 192.168.127.254, and port forwards in the
-//     docker -p syntax (ParsePortForward). Addresses: package netconf.
+//     Failures say which of these is the problem. (It uses readv and
+//     writev, which the monitor's seccomp filter must allow.)
+//   - Socket (NewSocket, NewSocketFD): one end of a unix SOCK_SEQPACKET
+//     (or SOCK_DGRAM) socket pair, one Ethernet frame per message, no
+//     header. It uses only read, write and close.
+//   - User mode (StartUserNet, or LaunchUserNet then WaitReady): a
+//     socket backend whose other end is served by the brique-netd
+//     daemon (cmd/brique-netd, package usernet), which runs
+//     gvisor-tap-vsock's virtual network (the one of podman machine and
+//     lima): no privilege, a gateway with DHCP and DNS, outgoing TCP/UDP
+//     through host sockets, the host's loopback at 192.168.127.254, and
+//     port forwards in the docker -p syntax (ParsePortForward).
+//     Addresses: package netconf. The network runs in its own process
+//     because linking gVisor would add ~6-13 ms to every monitor start
+//     and ~6.5 MB to its binary (docs/decisions/008-netd.md); FindNetd
+//     locates the daemon.
 //
 // A Backend moves whole Ethernet frames; a new one needs ReadPacket,
 // WritePacket and Close.
+//
+// This package imports neither gVisor nor package net (which would make
+// the monitor a dynamically linked cgo binary, ~0.7 ms more per start):
+// go list -deps shows only the standard library and x/sys.
 package net

@@ -3,7 +3,6 @@ package net
 import (
 	"errors"
 	"fmt"
-	stdnet "net"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,10 +55,7 @@ func OpenTAP(name string) (*TAP, error) {
 	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
-		// (Asked through netlink from this thread, so it holds inside a
-		// network namespace too, unlike /sys/class/net.)
-		_, lookErr := stdnet.InterfaceByName(name)
-		exists := lookErr == nil
+		exists := interfaceExists(name)
 		switch {
 		case errors.Is(err, unix.EPERM) && exists:
 			return nil, fmt.Errorf("tap %q: the interface belongs to another user or group and attaching to it needs CAP_NET_ADMIN (create it with `ip tuntap add dev %s mode tap user $USER`, or run as root): %w", name, name, ErrTAPPermission)
@@ -119,3 +115,19 @@ func (t *TAP) WritePacket(frame [][]byte) error {
 
 // Close implements Backend.
 func (t *TAP) Close() error { return t.link.close() }
+
+// interfaceExists reports whether the network interface name exists in
+// this thread's network namespace (SIOCGIFINDEX on a socket created
+// here; package net is not used, see HardwareAddr).
+func interfaceExists(name string) bool {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return false
+	}
+	return unix.IoctlIfreq(s, unix.SIOCGIFINDEX, ifr) == nil
+}

@@ -1,8 +1,8 @@
-// Package netconf holds the IPv4 parameters that the monitor's user-mode
-// network (package brique.dev/brique/monitor/virtio/net, backed by
-// gvisor-tap-vsock) and the guest's network brick must agree on, and the
-// kernel command line syntax that passes a static configuration to the
-// guest.
+// Package netconf holds the IPv4 parameters that the user-mode network
+// (package brique.dev/brique/monitor/virtio/net/usernet, gvisor-tap-vsock
+// run by the brique-netd daemon) and the guest's network brick must agree
+// on, and the kernel command line syntax that passes a static
+// configuration to the guest.
 //
 // It has no dependencies and does not allocate in ParseCmdline, so the
 // guest can import it. (These constants could move to package abi.)

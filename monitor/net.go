@@ -1,0 +1,91 @@
+package monitor
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"brique.dev/brique/monitor/virtio"
+	vnet "brique.dev/brique/monitor/virtio/net"
+	"brique.dev/brique/monitor/virtio/netconf"
+)
+
+// NetConfig selects the VM's network device (virtio-net over virtio-mmio).
+type NetConfig struct {
+	// Mode is "none" (or ""), "user" (user-mode networking through the
+	// brique-netd daemon: no privileges, port forwards) or "tap" (a TAP
+	// interface of the host: speed, real networks, CAP_NET_ADMIN).
+	Mode string
+	// TAP is the interface name for Mode "tap".
+	TAP string
+	// Forwards are -p specifications, [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]
+	// (Mode "user").
+	Forwards []string
+	// Netd is the path of brique-netd ("" = next to this program, then
+	// $PATH).
+	Netd string
+	// Log receives the device's and daemon's diagnostics (nil: none).
+	Log io.Writer
+}
+
+// setupNet creates the devices of cfg on a bus over guest RAM and returns
+// it with the guest command line fragment announcing them; a nil bus
+// means no devices. It must run before the seccomp filter (the user-mode
+// backend starts a process).
+func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, error) {
+	var be vnet.Backend
+	var cmdline []string
+	switch cfg.Mode {
+	case "", "none":
+		return nil, "", nil
+	case "tap":
+		if cfg.TAP == "" {
+			return nil, "", fmt.Errorf("--net tap needs an interface name: --net tap=NAME")
+		}
+		if len(cfg.Forwards) > 0 {
+			return nil, "", fmt.Errorf("-p works with --net user; with a TAP interface the guest is on the host's network: route to it instead")
+		}
+		t, err := vnet.OpenTAP(cfg.TAP)
+		if err != nil {
+			return nil, "", err
+		}
+		be = t
+	case "user":
+		var fwds []vnet.PortForward
+		for _, s := range cfg.Forwards {
+			f, err := vnet.ParsePortForward(s)
+			if err != nil {
+				return nil, "", err
+			}
+			fwds = append(fwds, f)
+		}
+		u, err := vnet.StartUserNet(cfg.Netd, fwds, vnet.UserNetOptions{Debug: cfg.Log != nil, Stderr: cfg.Log})
+		if err != nil {
+			return nil, "", err
+		}
+		be = u
+		cmdline = append(cmdline, netconf.User.Cmdline())
+	default:
+		return nil, "", fmt.Errorf("--net %q: use none, user or tap=NAME", cfg.Mode)
+	}
+	dev, err := vnet.New(vnet.Config{Backend: be, OnError: func(err error) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "brique: net: %v\n", err)
+		}
+	}})
+	if err != nil {
+		be.Close()
+		return nil, "", err
+	}
+	bus := virtio.NewBus(virtio.Memory(mem), func(err error) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "brique: virtio: %v\n", err)
+		}
+	})
+	if _, err := bus.Add(dev); err != nil {
+		bus.Close()
+		return nil, "", err
+	}
+	cmdline = append([]string{bus.Cmdline()}, cmdline...)
+	return bus, strings.Join(cmdline, " "), nil
+}

@@ -1,0 +1,197 @@
+package net
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is a backend on a message socket, normally one end of a unix
+// SOCK_SEQPACKET socket pair whose other end a network process serves
+// (brique-netd, see StartUserNet): one Ethernet frame per message, no
+// header. SOCK_DGRAM works as well, but a datagram socket does not tell
+// when its peer goes away; SOCK_STREAM is refused (it has no message
+// boundaries).
+//
+// It uses only read, write and close on the descriptor (plus the Go
+// poller's epoll), which the monitor's seccomp filter allows, so it
+// keeps working after the filter is installed.
+type Socket struct {
+	f      *os.File
+	rc     syscall.RawConn
+	name   string
+	seq    bool // SOCK_SEQPACKET: a zero-length read is the peer's close
+	closed atomic.Bool
+
+	mu      sync.Mutex // WritePacket's scratch buffer
+	scratch []byte
+}
+
+// NewSocket returns a socket backend on a duplicate of f's descriptor:
+// the caller may close f, and Close closes only the duplicate.
+func NewSocket(f *os.File) (*Socket, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("socket backend %s: %w", f.Name(), err)
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, fmt.Errorf("socket backend %s: %w", f.Name(), err)
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("socket backend %s: dup: %w", f.Name(), derr)
+	}
+	return NewSocketFD(fd, f.Name())
+}
+
+// NewSocketFD returns a socket backend on fd, which it owns from then on
+// (it is closed on error and by Close). name appears in errors.
+func NewSocketFD(fd int, name string) (*Socket, error) {
+	if name == "" {
+		name = fmt.Sprintf("fd %d", fd)
+	}
+	fail := func(err error) (*Socket, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("socket backend %s: %w", name, err)
+	}
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	switch {
+	case errors.Is(err, unix.ENOTSOCK):
+		return fail(errors.New("not a socket (want one end of a SOCK_SEQPACKET unix socket pair)"))
+	case errors.Is(err, unix.EBADF):
+		return fail(errors.New("not an open file descriptor"))
+	case err != nil:
+		return fail(err)
+	}
+	switch typ {
+	case unix.SOCK_SEQPACKET, unix.SOCK_DGRAM:
+	case unix.SOCK_STREAM:
+		return fail(errors.New("a SOCK_STREAM socket has no message boundaries (want SOCK_SEQPACKET: one frame per message)"))
+	default:
+		return fail(fmt.Errorf("socket type %d is not SOCK_SEQPACKET or SOCK_DGRAM", typ))
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fail(err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("socket backend %s: %w", name, err)
+	}
+	return &Socket{f: f, rc: rc, name: name, seq: typ == unix.SOCK_SEQPACKET}, nil
+}
+
+// ReadPacket implements Backend. Messages shorter than an Ethernet
+// header are skipped. When the peer closed its end (SOCK_SEQPACKET), the
+// error wraps io.EOF.
+func (s *Socket) ReadPacket(buf []byte) (int, error) {
+	for {
+		var n int
+		var rerr error
+		err := s.rc.Read(func(fd uintptr) bool {
+			for {
+				n, rerr = unix.Read(int(fd), buf)
+				if rerr != unix.EINTR {
+					break
+				}
+			}
+			return rerr != unix.EAGAIN
+		})
+		if s.closed.Load() {
+			return 0, fmt.Errorf("socket backend %s: %w", s.name, os.ErrClosed)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("socket backend %s: %w", s.name, err)
+		}
+		if rerr != nil {
+			if rerr == unix.ECONNRESET {
+				return 0, fmt.Errorf("socket backend %s: the peer closed the connection: %w", s.name, io.EOF)
+			}
+			return 0, fmt.Errorf("socket backend %s: read: %w", s.name, rerr)
+		}
+		if n == 0 && s.seq {
+			return 0, fmt.Errorf("socket backend %s: the peer closed the connection: %w", s.name, io.EOF)
+		}
+		if n < 14 && len(buf) >= 14 {
+			continue // runt
+		}
+		return n, nil
+	}
+}
+
+// WritePacket implements Backend. A frame in several pieces is copied
+// into one buffer (write, not writev or sendmsg: see Socket). A frame
+// shorter than an Ethernet header is refused; writing after the peer
+// closed its end returns an error wrapping os.ErrClosed.
+func (s *Socket) WritePacket(frame [][]byte) error {
+	n := 0
+	for _, b := range frame {
+		n += len(b)
+	}
+	if n < 14 {
+		return fmt.Errorf("socket backend %s: %d-byte frame is shorter than an Ethernet header", s.name, n)
+	}
+	if len(frame) == 1 {
+		return s.write(frame[0])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cap(s.scratch) < n {
+		s.scratch = make([]byte, max(n, 2048))
+	}
+	b := s.scratch[:0]
+	for _, p := range frame {
+		b = append(b, p...)
+	}
+	return s.write(b)
+}
+
+func (s *Socket) write(b []byte) error {
+	var werr error
+	err := s.rc.Write(func(fd uintptr) bool {
+		for {
+			_, werr = unix.Write(int(fd), b)
+			if werr != unix.EINTR {
+				break
+			}
+		}
+		return werr != unix.EAGAIN
+	})
+	if s.closed.Load() {
+		return fmt.Errorf("socket backend %s: %w", s.name, os.ErrClosed)
+	}
+	if err != nil {
+		return fmt.Errorf("socket backend %s: %w", s.name, err)
+	}
+	switch {
+	case werr == nil:
+		return nil
+	case errors.Is(werr, unix.EPIPE), errors.Is(werr, unix.ECONNRESET), errors.Is(werr, unix.ECONNREFUSED), errors.Is(werr, unix.ENOTCONN):
+		return fmt.Errorf("socket backend %s: the peer closed the connection: %w", s.name, os.ErrClosed)
+	case errors.Is(werr, unix.EMSGSIZE):
+		return fmt.Errorf("socket backend %s: %d-byte frame is larger than the socket buffer: %w", s.name, len(b), werr)
+	}
+	return fmt.Errorf("socket backend %s: write: %w", s.name, werr)
+}
+
+// Close implements Backend: it closes the descriptor (the peer reads
+// end of file) and unblocks ReadPacket.
+func (s *Socket) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.f.Close()
+}
+
+// Name is the name given to NewSocketFD (or the file's name).
+func (s *Socket) Name() string { return s.name }

@@ -1,0 +1,142 @@
+// Command seccompchild plays the monitor for TestUserNetUnderSeccomp and
+// TestUserNetMonitorDies: it starts the user-mode network with
+// StartUserNet, then either installs the monitor's seccomp allow-list,
+// asks the gateway for its MAC address and closes the backend
+// ("seccomp"), or waits to be killed ("die"). Like the monitor, it links
+// neither package net nor cgo, so its threads come from the raw clone
+// system call that the filter allows.
+//
+//	seccompchild NETD seccomp|die
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	vnet "brique.dev/brique/monitor/virtio/net"
+	"brique.dev/brique/monitor/virtio/netconf"
+)
+
+// monitorAllowed mirrors seccompAllowed in monitor/seccomp.go (the
+// monitor's filter once the VM runs; ioctl is left out).
+var monitorAllowed = []uint32{
+	unix.SYS_READ, unix.SYS_WRITE, unix.SYS_CLOSE, unix.SYS_PREAD64, unix.SYS_LSEEK,
+	unix.SYS_MMAP, unix.SYS_MPROTECT, unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MINCORE,
+	unix.SYS_RT_SIGACTION, unix.SYS_RT_SIGPROCMASK, unix.SYS_RT_SIGRETURN, unix.SYS_SIGALTSTACK,
+	unix.SYS_SCHED_YIELD, unix.SYS_NANOSLEEP, unix.SYS_CLOCK_GETTIME, unix.SYS_CLOCK_NANOSLEEP,
+	unix.SYS_FUTEX, unix.SYS_GETPID, unix.SYS_GETTID, unix.SYS_TGKILL,
+	unix.SYS_CLONE, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
+	unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_GETRUSAGE, unix.SYS_GETRANDOM,
+	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
+}
+
+func installSeccomp(allowed []uint32) error {
+	p := []unix.SockFilter{
+		{Code: 0x20, K: 4},                 // ld arch
+		{Code: 0x15, K: 0xC000003E, Jt: 1}, // x86-64?
+		{Code: 0x06, K: 0x80000000},        // kill process
+		{Code: 0x20, K: 0},                 // ld nr
+	}
+	for _, nr := range allowed {
+		p = append(p, unix.SockFilter{Code: 0x15, K: nr, Jf: 1}, unix.SockFilter{Code: 0x06, K: 0x7FFF0000})
+	}
+	p = append(p, unix.SockFilter{Code: 0x06, K: 0x00050000 | uint32(unix.EPERM)})
+	prog := unix.SockFprog{Len: uint16(len(p)), Filter: &p[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	const tsync = 1 // SECCOMP_FILTER_FLAG_TSYNC
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, 1 /* SECCOMP_SET_MODE_FILTER */, tsync, uintptr(unsafe.Pointer(&prog))); e != 0 {
+		return e
+	}
+	return nil
+}
+
+func fail(format string, a ...any) {
+	fmt.Printf("FAIL: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+// arpRequest asks who has the gateway's address.
+func arpRequest() []byte {
+	f := make([]byte, 42)
+	copy(f[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	copy(f[6:12], netconf.GuestMAC6[:])
+	f[12], f[13] = 0x08, 0x06 // ARP
+	copy(f[14:22], []byte{0, 1, 8, 0, 6, 4, 0, 1})
+	copy(f[22:28], netconf.GuestMAC6[:])
+	copy(f[28:32], netconf.GuestIP4[:])
+	copy(f[38:42], netconf.GatewayIP4[:])
+	return f
+}
+
+func isGatewayARPReply(f []byte) bool {
+	return len(f) >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[20] == 0 && f[21] == 2 &&
+		bytes.Equal(f[22:28], netconf.GatewayMAC6[:])
+}
+
+func main() {
+	if len(os.Args) != 3 {
+		fail("usage: seccompchild NETD seccomp|die")
+	}
+	u, err := vnet.StartUserNet(os.Args[1], nil, vnet.UserNetOptions{})
+	if err != nil {
+		fail("%v", err)
+	}
+	fmt.Printf("pid %d\n", u.Process().Pid)
+	if os.Args[2] == "die" {
+		os.Stdout.Close() // tell the parent, then wait to be killed
+		time.Sleep(time.Hour)
+	}
+	if err := installSeccomp(monitorAllowed); err != nil {
+		fail("seccomp: %v", err)
+	}
+	if _, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0); !errors.Is(err, unix.EPERM) {
+		fail("socket under the filter: %v, want EPERM", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, err := u.ReadPacket(buf)
+			if err != nil {
+				got <- err
+				return
+			}
+			if isGatewayARPReply(buf[:n]) {
+				got <- nil
+				return
+			}
+		}
+	}()
+	if err := u.WritePacket([][]byte{arpRequest()}); err != nil {
+		fail("WritePacket: %v", err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			fail("ReadPacket: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		fail("no ARP reply under the filter")
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- u.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			fail("Close: %v", err)
+		}
+	case <-time.After(vnet.NetdExitTimeout + 2*time.Second):
+		fail("Close hangs under the filter")
+	}
+	fmt.Printf("Close took %v; daemon state %v\n", time.Since(start).Round(time.Microsecond), u.Wait())
+	fmt.Println("ok")
+}
