@@ -1035,3 +1035,40 @@ func main() {
 	fail("no ARP reply from the gateway")
 }
 `
+
+// TestNetTAPARP runs the ARP program with --net tap=NAME inside a network
+// namespace the test creates, on a TAP interface holding the gateway's
+// address: the host kernel answers the guest's ARP request.
+func TestNetTAPARP(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	if os.Geteuid() != 0 {
+		t.Skip("TAP devices and network namespaces need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is not installed")
+	}
+	ns := fmt.Sprintf("brique-e2e-%d", os.Getpid())
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ipCmd("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ipCmd("-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
+	ipCmd("-n", ns, "addr", "add", "192.168.127.1/24", "dev", "tap0")
+	ipCmd("-n", ns, "link", "set", "tap0", "up")
+	dir := newModule(t, "example.com/arptap", map[string]string{"main.go": arpProgram})
+	img := filepath.Join(t.TempDir(), "arp.img")
+	if r := brique(t, dir, "build", "-q", "-o", img, "."); r.Code != 0 {
+		t.Fatalf("brique build: %s", r)
+	}
+	r := testutil.Cmd{Env: briqueEnv(), Timeout: time.Minute}.Run(t, "ip", "netns", "exec", ns, briqueBin, "run", "--net", "tap=tap0", img)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "arp reply: 192.168.127.1 is at") {
+		t.Fatalf("want the namespace's kernel to answer the guest's ARP request\n%s", r)
+	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); !strings.Contains(string(out), ns) {
+		t.Fatalf("namespace %s vanished early", ns)
+	}
+}
