@@ -401,24 +401,34 @@ func unlinkPath(dirfd int64, p uintptr, flags uint64) int64 {
 	return 0
 }
 
-func mkdirPath(dirfd int64, p uintptr, mode uint32) int64 {
+// tmpNewPath resolves the path of an object to create in /tmp: its
+// parent directory and name, EEXIST if it exists, EROFS outside /tmp.
+func tmpNewPath(dirfd int64, p uintptr) (parent int, last []byte, errno int64) {
 	path, errno := pathOp(dirfd, p, &pathBuf)
 	if errno != 0 {
-		return errno
+		return -1, nil, errno
 	}
 	rest, ok := tmpPath(path)
 	if !ok {
 		if lookup(path) >= 0 || string(path) == "/" {
-			return -eEXIST
+			return -1, nil, -eEXIST
 		}
-		return -eROFS
+		return -1, nil, -eROFS
 	}
 	node, parent, last, errno := tmpWalk(rest)
 	if errno != 0 {
-		return errno
+		return -1, nil, errno
 	}
 	if node >= 0 {
-		return -eEXIST
+		return -1, nil, -eEXIST
+	}
+	return parent, last, 0
+}
+
+func mkdirPath(dirfd int64, p uintptr, mode uint32) int64 {
+	parent, last, errno := tmpNewPath(dirfd, p)
+	if errno != 0 {
+		return errno
 	}
 	if tmpCreate(parent, last, abi.ModeDir|(mode&0o7777)) < 0 {
 		return -eNOSPC
@@ -577,25 +587,11 @@ func symlinkPath(target uintptr, dirfd int64, p uintptr) int64 {
 	if len(tgt) >= maxPath {
 		return -eNAMETOOLONG
 	}
-	path, errno := pathOp(dirfd, p, &pathBuf)
+	parent, last, errno := tmpNewPath(dirfd, p)
 	if errno != 0 {
 		return errno
 	}
-	rest, ok := tmpPath(path)
-	if !ok {
-		if lookup(path) >= 0 || string(path) == "/" {
-			return -eEXIST
-		}
-		return -eROFS
-	}
-	node, parent, last, errno := tmpWalk(rest)
-	if errno != 0 {
-		return errno
-	}
-	if node >= 0 {
-		return -eEXIST
-	}
-	node = tmpCreate(parent, last, abi.ModeSymlink|0o777)
+	node := tmpCreate(parent, last, abi.ModeSymlink|0o777)
 	if node < 0 {
 		return -eNOSPC
 	}
