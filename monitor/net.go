@@ -29,25 +29,27 @@ type NetConfig struct {
 }
 
 // setupNet creates the devices of cfg on a bus over guest RAM and returns
-// it with the guest command line fragment announcing them; a nil bus
-// means no devices. It must run before the seccomp filter (the user-mode
+// it with the guest command line fragment announcing them and a function
+// to call before the guest runs (it waits for the user-mode daemon); a
+// nil bus means no devices. It must run before the seccomp filter (the user-mode
 // backend starts a process).
-func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, error) {
+func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, func() error, error) {
 	var be vnet.Backend
 	var cmdline []string
+	ready := func() error { return nil }
 	switch cfg.Mode {
 	case "", "none":
-		return nil, "", nil
+		return nil, "", nil, nil
 	case "tap":
 		if cfg.TAP == "" {
-			return nil, "", fmt.Errorf("--net tap needs an interface name: --net tap=NAME")
+			return nil, "", nil, fmt.Errorf("--net tap needs an interface name: --net tap=NAME")
 		}
 		if len(cfg.Forwards) > 0 {
-			return nil, "", fmt.Errorf("-p works with --net user; with a TAP interface the guest is on the host's network: route to it instead")
+			return nil, "", nil, fmt.Errorf("-p works with --net user; with a TAP interface the guest is on the host's network: route to it instead")
 		}
 		t, err := vnet.OpenTAP(cfg.TAP)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		be = t
 	case "user":
@@ -55,18 +57,20 @@ func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, error) {
 		for _, s := range cfg.Forwards {
 			f, err := vnet.ParsePortForward(s)
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 			fwds = append(fwds, f)
 		}
-		u, err := vnet.StartUserNet(cfg.Netd, fwds, vnet.UserNetOptions{Debug: cfg.Log != nil, Stderr: cfg.Log})
+		// Launched now, waited for just before the VM runs: the daemon's
+		// ~7 ms start overlaps the VM's set-up.
+		u, err := vnet.LaunchUserNet(cfg.Netd, fwds, vnet.UserNetOptions{Debug: cfg.Log != nil, Stderr: cfg.Log})
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		be = u
+		be, ready = u, u.WaitReady
 		cmdline = append(cmdline, netconf.User.Cmdline())
 	default:
-		return nil, "", fmt.Errorf("--net %q: use none, user or tap=NAME", cfg.Mode)
+		return nil, "", nil, fmt.Errorf("--net %q: use none, user or tap=NAME", cfg.Mode)
 	}
 	dev, err := vnet.New(vnet.Config{Backend: be, OnError: func(err error) {
 		if cfg.Log != nil {
@@ -75,7 +79,7 @@ func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, error) {
 	}})
 	if err != nil {
 		be.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	bus := virtio.NewBus(virtio.Memory(mem), func(err error) {
 		if cfg.Log != nil {
@@ -84,8 +88,8 @@ func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, error) {
 	})
 	if _, err := bus.Add(dev); err != nil {
 		bus.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	cmdline = append([]string{bus.Cmdline()}, cmdline...)
-	return bus, strings.Join(cmdline, " "), nil
+	return bus, strings.Join(cmdline, " "), ready, nil
 }

@@ -26,7 +26,6 @@ var seccompAllowed = []uint32{
 	unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_GETRUSAGE, unix.SYS_GETRANDOM,
 	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
 	unix.SYS_WAIT4, unix.SYS_WAITID, // reaping brique-netd when the VM ends
-	unix.SYS_READV, unix.SYS_WRITEV, // TAP backend: virtio-net header + frame
 }
 
 // Classic BPF opcodes and seccomp constants (linux/filter.h,

@@ -149,7 +149,7 @@ func Run(cfg Config) (Result, error) {
 	// RAM up front costs more than it saves for a small program.
 	_ = unix.Madvise(raw, unix.MADV_HUGEPAGE)
 	mem := guestMem(raw)
-	bus, netCmdline, err := setupNet(cfg.Net, raw)
+	bus, netCmdline, netReady, err := setupNet(cfg.Net, raw)
 	if err != nil {
 		return res, err
 	}
@@ -227,6 +227,11 @@ func Run(cfg Config) (Result, error) {
 		return res, err
 	}
 
+	if netReady != nil {
+		if err := netReady(); err != nil {
+			return res, err
+		}
+	}
 	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4), bus: bus}
 	res.Setup = time.Since(start)
 	code, crashed, err := v.loop()

@@ -55,7 +55,8 @@ func (a HardwareAddr) String() string {
 }
 
 // fdLink moves frames over a non-blocking file descriptor (a TAP device),
-// one readv or writev per frame, through Go's poller.
+// one read or write per frame, through Go's poller. (Not readv and
+// writev: the monitor's seccomp filter allows read and write only.)
 type fdLink struct {
 	f      *os.File
 	rc     syscall.RawConn
@@ -76,13 +77,13 @@ func newFDLink(fd int, name string) (*fdLink, error) {
 	return &fdLink{f: f, rc: rc}, nil
 }
 
-// readv reads one frame into iov.
-func (l *fdLink) readv(iov [][]byte) (int, error) {
+// read reads one frame into b.
+func (l *fdLink) read(b []byte) (int, error) {
 	var n int
 	var rerr error
 	err := l.rc.Read(func(fd uintptr) bool {
 		for {
-			n, rerr = unix.Readv(int(fd), iov)
+			n, rerr = unix.Read(int(fd), b)
 			if rerr != unix.EINTR {
 				break
 			}
@@ -104,12 +105,12 @@ func (l *fdLink) readv(iov [][]byte) (int, error) {
 	return n, nil
 }
 
-// writev writes one frame from iov.
-func (l *fdLink) writev(iov [][]byte) error {
+// write writes one frame from b.
+func (l *fdLink) write(b []byte) error {
 	var werr error
 	err := l.rc.Write(func(fd uintptr) bool {
 		for {
-			_, werr = unix.Writev(int(fd), iov)
+			_, werr = unix.Write(int(fd), b)
 			if werr != unix.EINTR {
 				break
 			}

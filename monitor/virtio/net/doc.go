@@ -42,8 +42,7 @@
 //     with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, created if it does not exist
 //     (needs CAP_NET_ADMIN) or attached to an existing one (ip tuntap add
 //     dev NAME mode tap user $USER lets a user attach without privilege).
-//     Failures say which of these is the problem. (It uses readv and
-//     writev, which the monitor's seccomp filter must allow.)
+//     Failures say which of these is the problem.
 //   - Socket (NewSocket, NewSocketFD): one end of a unix SOCK_SEQPACKET
 //     (or SOCK_DGRAM) socket pair, one Ethernet frame per message, no
 //     header. It uses only read, write and close.

@@ -122,3 +122,42 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestTAPUnderSeccomp checks that the TAP backend works under the
+// monitor's seccomp allow-list (read and write, not readv and writev).
+func TestTAPUnderSeccomp(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the monitor's filter is for amd64")
+	}
+	ns := netns(t)
+	child := seccompChild(t)
+	cmd := exec.Command("ip", "netns", "exec", ns, child, "tap", "bq2")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 64)
+	n, _ := stdout.Read(buf)
+	if string(buf[:n]) != "open\n" {
+		cmd.Wait()
+		t.Fatalf("child: %q %s", buf[:n], stderr.Bytes())
+	}
+	ipIn(t, ns, "addr", "add", "10.99.2.1/24", "dev", "bq2")
+	ipIn(t, ns, "link", "set", "bq2", "up")
+	stdin.Write([]byte("go\n"))
+	rest, _ := io.ReadAll(stdout)
+	err = cmd.Wait()
+	if err != nil || strings.TrimSpace(string(rest)) != "ok" {
+		t.Fatalf("child: %v: %s%s", err, rest, stderr.Bytes())
+	}
+}

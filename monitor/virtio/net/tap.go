@@ -3,6 +3,7 @@ package net
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,11 +17,17 @@ const TUNDevice = "/dev/net/tun"
 // later; for now no offload is enabled (TUNSETOFFLOAD 0), the header the
 // device writes is all zeros and the kernel hands over only complete,
 // checksummed frames.
+//
+// Frames are copied once in each direction (header and frame go through
+// one buffer, read and written with read and write, which the monitor's
+// seccomp filter allows, unlike readv and writev).
 type TAP struct {
-	name  string
-	link  *fdLink
-	rxHdr [HeaderSize]byte // ReadPacket's header (one reader)
-	txHdr [HeaderSize]byte // always zero: no offload requested
+	name string
+	link *fdLink
+	rx   []byte // ReadPacket's buffer: header + frame (one reader)
+
+	txMu sync.Mutex
+	tx   []byte // WritePacket's buffer; its header stays zero (no offload)
 }
 
 // ErrTAPPermission and ErrNoTUN classify OpenTAP failures.
@@ -88,8 +95,12 @@ func (t *TAP) Name() string { return t.name }
 
 // ReadPacket implements Backend.
 func (t *TAP) ReadPacket(buf []byte) (int, error) {
+	if cap(t.rx) < HeaderSize+len(buf) {
+		t.rx = make([]byte, HeaderSize+len(buf))
+	}
+	rx := t.rx[:HeaderSize+len(buf)]
 	for {
-		n, err := t.link.readv([][]byte{t.rxHdr[:], buf})
+		n, err := t.link.read(rx)
 		if err != nil {
 			return 0, err
 		}
@@ -98,19 +109,29 @@ func (t *TAP) ReadPacket(buf []byte) (int, error) {
 		}
 		// No offload was enabled, so the kernel sends no GSO frame; skip
 		// one if it did (the guest could not take it).
-		if t.rxHdr[HeaderGSOType] != 0 {
+		if rx[HeaderGSOType] != 0 {
 			continue
 		}
-		return n - HeaderSize, nil
+		return copy(buf, rx[HeaderSize:n]), nil
 	}
 }
 
 // WritePacket implements Backend.
 func (t *TAP) WritePacket(frame [][]byte) error {
-	iov := make([][]byte, 0, len(frame)+1)
-	iov = append(iov, t.txHdr[:])
-	iov = append(iov, frame...)
-	return t.link.writev(iov)
+	n := HeaderSize
+	for _, b := range frame {
+		n += len(b)
+	}
+	t.txMu.Lock()
+	defer t.txMu.Unlock()
+	if cap(t.tx) < n {
+		t.tx = make([]byte, HeaderSize, max(n, HeaderSize+2048))
+	}
+	b := t.tx[:HeaderSize]
+	for _, p := range frame {
+		b = append(b, p...)
+	}
+	return t.link.write(b)
 }
 
 // Close implements Backend.

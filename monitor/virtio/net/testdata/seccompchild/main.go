@@ -1,12 +1,16 @@
-// Command seccompchild plays the monitor for TestUserNetUnderSeccomp and
-// TestUserNetMonitorDies: it starts the user-mode network with
-// StartUserNet, then either installs the monitor's seccomp allow-list,
-// asks the gateway for its MAC address and closes the backend
-// ("seccomp"), or waits to be killed ("die"). Like the monitor, it links
-// neither package net nor cgo, so its threads come from the raw clone
-// system call that the filter allows.
+// Command seccompchild plays the monitor for TestUserNetUnderSeccomp,
+// TestUserNetMonitorDies and TestTAPUnderSeccomp. With NETD it starts the
+// user-mode network with StartUserNet, then either installs the monitor's
+// seccomp allow-list, asks the gateway for its MAC address and closes the
+// backend ("seccomp"), or waits to be killed ("die"). With "tap NAME" it
+// opens the TAP interface NAME, says "open", waits for a line on its
+// standard input (the test configures the interface), installs the
+// filter and asks the host (10.99.2.1) for its MAC address. Like the
+// monitor, it links neither package net nor cgo, so its threads come
+// from the raw clone system call that the filter allows.
 //
 //	seccompchild NETD seccomp|die
+//	seccompchild tap NAME
 package main
 
 import (
@@ -24,7 +28,8 @@ import (
 )
 
 // monitorAllowed mirrors seccompAllowed in monitor/seccomp.go (the
-// monitor's filter once the VM runs; ioctl is left out).
+// monitor's filter once the VM runs), minus ioctl, readv and writev: the
+// socket and TAP backends do without them.
 var monitorAllowed = []uint32{
 	unix.SYS_READ, unix.SYS_WRITE, unix.SYS_CLOSE, unix.SYS_PREAD64, unix.SYS_LSEEK,
 	unix.SYS_MMAP, unix.SYS_MPROTECT, unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MINCORE,
@@ -34,6 +39,7 @@ var monitorAllowed = []uint32{
 	unix.SYS_CLONE, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
 	unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_GETRUSAGE, unix.SYS_GETRANDOM,
 	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
+	unix.SYS_WAIT4, unix.SYS_WAITID,
 }
 
 func installSeccomp(allowed []uint32) error {
@@ -65,25 +71,85 @@ func fail(format string, a ...any) {
 
 // arpRequest asks who has the gateway's address.
 func arpRequest() []byte {
+	return arpRequestFor(netconf.GuestMAC6, netconf.GuestIP4, netconf.GatewayIP4)
+}
+
+func arpRequestFor(mac [6]byte, ip, target [4]byte) []byte {
 	f := make([]byte, 42)
 	copy(f[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	copy(f[6:12], netconf.GuestMAC6[:])
+	copy(f[6:12], mac[:])
 	f[12], f[13] = 0x08, 0x06 // ARP
 	copy(f[14:22], []byte{0, 1, 8, 0, 6, 4, 0, 1})
-	copy(f[22:28], netconf.GuestMAC6[:])
-	copy(f[28:32], netconf.GuestIP4[:])
-	copy(f[38:42], netconf.GatewayIP4[:])
+	copy(f[22:28], mac[:])
+	copy(f[28:32], ip[:])
+	copy(f[38:42], target[:])
 	return f
 }
 
 func isGatewayARPReply(f []byte) bool {
+	return isARPReplyFrom(f, netconf.GatewayIP4) && bytes.Equal(f[22:28], netconf.GatewayMAC6[:])
+}
+
+func isARPReplyFrom(f []byte, ip [4]byte) bool {
 	return len(f) >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[20] == 0 && f[21] == 2 &&
-		bytes.Equal(f[22:28], netconf.GatewayMAC6[:])
+		bytes.Equal(f[28:32], ip[:])
+}
+
+// tap exchanges an ARP request and reply with the host's kernel through
+// the TAP interface name under the filter.
+func tap(name string) {
+	t, err := vnet.OpenTAP(name)
+	if err != nil {
+		fail("%v", err)
+	}
+	fmt.Println("open")
+	if _, err := os.Stdin.Read(make([]byte, 16)); err != nil {
+		fail("reading stdin: %v", err)
+	}
+	if err := installSeccomp(monitorAllowed); err != nil {
+		fail("seccomp: %v", err)
+	}
+	host := [4]byte{10, 99, 2, 1}
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, err := t.ReadPacket(buf)
+			if err != nil {
+				got <- err
+				return
+			}
+			if isARPReplyFrom(buf[:n], host) {
+				got <- nil
+				return
+			}
+		}
+	}()
+	req := arpRequestFor([6]byte{2, 0xb1, 0x0c, 0, 0, 2}, [4]byte{10, 99, 2, 2}, host)
+	if err := t.WritePacket([][]byte{req[:20], req[20:]}); err != nil {
+		fail("WritePacket: %v", err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			fail("ReadPacket: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		fail("no ARP reply from the host under the filter")
+	}
+	if err := t.Close(); err != nil {
+		fail("Close: %v", err)
+	}
+	fmt.Println("ok")
 }
 
 func main() {
 	if len(os.Args) != 3 {
-		fail("usage: seccompchild NETD seccomp|die")
+		fail("usage: seccompchild NETD seccomp|die, or seccompchild tap NAME")
+	}
+	if os.Args[1] == "tap" {
+		tap(os.Args[2])
+		return
 	}
 	u, err := vnet.StartUserNet(os.Args[1], nil, vnet.UserNetOptions{})
 	if err != nil {
