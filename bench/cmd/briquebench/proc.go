@@ -25,7 +25,10 @@ type runResult struct {
 	Exit     int           // -1 if killed by a signal
 	Stdout   string
 	Stderr   string
-	MaxRSS   int64 // ru_maxrss in KiB: max over the process and the children it reaped
+	// MaxRSS is the peak resident set in KiB: for run and runFirst,
+	// ru_maxrss from wait4 (overstated: see runner.runMem); for runMem,
+	// what the launcher measured.
+	MaxRSS   int64
 	TimedOut bool
 	Err      error // the process could not be started or waited for
 }
@@ -58,6 +61,7 @@ type runner struct {
 	timeout time.Duration
 	devnull *os.File
 	errf    *os.File
+	launch  *launcher // how runMem measures peak RSS; nil: wait4's ru_maxrss
 }
 
 func newRunner(dir string, timeout time.Duration) (*runner, error) {
@@ -96,6 +100,12 @@ const drainGrace = 5 * time.Second
 // which times the output more tightly than Go's network poller would on a
 // busy machine.
 func (r *runner) runFirst(argv []string, first string) runResult {
+	return r.runProc(argv, first, false)
+}
+
+// runProc is runFirst; with group the child gets a process group of its
+// own, all of which a timeout kills (a launcher's child as well).
+func (r *runner) runProc(argv []string, first string, group bool) runResult {
 	var res runResult
 	if err := r.errf.Truncate(0); err != nil {
 		res.Err = err
@@ -113,6 +123,9 @@ func (r *runner) runFirst(argv []string, first string) runResult {
 	rfd := fds[0]
 	pw := os.NewFile(uintptr(fds[1]), "stdout-pipe")
 	attr := &os.ProcAttr{Dir: r.dir, Files: []*os.File{r.devnull, pw, r.errf}}
+	if group {
+		attr.Sys = &syscall.SysProcAttr{Setpgid: true}
+	}
 
 	var stop atomic.Bool
 	type output struct {
@@ -167,7 +180,12 @@ func (r *runner) runFirst(argv []string, first string) runResult {
 		res.Err = fmt.Errorf("start %s: %w", argv[0], err)
 		return res
 	}
-	timer := time.AfterFunc(r.timeout, func() { p.Kill() })
+	timer := time.AfterFunc(r.timeout, func() {
+		if group {
+			syscall.Kill(-p.Pid, syscall.SIGKILL)
+		}
+		p.Kill()
+	})
 	st, err := p.Wait()
 	res.Wall = time.Since(start)
 	if !timer.Stop() {

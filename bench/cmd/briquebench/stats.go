@@ -186,3 +186,32 @@ func parseSyscall(stdout string) ([]syscallResult, error) {
 	}
 	return rs, nil
 }
+
+// hostMem is the host memory line of `brique run --stats`, in KiB:
+//
+//	brique: host memory: peak RSS 12576 KiB = guest RAM 6144 KiB + monitor private 1096 KiB + shared file pages (brique binary, image) 5584 KiB
+//
+// Peak is brique's own getrusage ru_maxrss; guest RAM is the guest memory
+// backed by host pages at the guest's exit (mincore); monitor private and
+// shared file pages are RssAnon and RssFile from /proc/self/status after
+// the VM is gone.
+type hostMem struct{ Peak, Guest, Private, Shared int64 }
+
+var hostMemRE = regexp.MustCompile(`(?m)^brique: host memory: peak RSS (\d+) KiB = guest RAM (\d+) KiB \+ monitor private (\d+) KiB \+ shared file pages[^0-9]*(\d+) KiB`)
+
+// parseHostMem finds the host memory line in brique's stderr.
+func parseHostMem(stderr string) (hostMem, error) {
+	m := hostMemRE.FindStringSubmatch(stderr)
+	if m == nil {
+		return hostMem{}, fmt.Errorf("no host memory line in brique's --stats output %q", clip(stderr, 400))
+	}
+	var v [4]int64
+	for i := range v {
+		n, err := strconv.ParseInt(m[i+1], 10, 64)
+		if err != nil {
+			return hostMem{}, err
+		}
+		v[i] = n
+	}
+	return hostMem{Peak: v[0], Guest: v[1], Private: v[2], Shared: v[3]}, nil
+}

@@ -94,15 +94,20 @@ func TestReport(t *testing.T) {
 		Config: config{BootRuns: 3, Warmup: 1, MemRuns: 2, SyscallN: 10, SyscallRounds: 1, QemuRuns: 2, QemuWarmup: 1,
 			DensityMax: 3, DensityRuncMax: 3, DensityBudget: time.Minute, DensityMinFreeMiB: 2048},
 		Command: "go run ./bench/cmd/briquebench -smoke",
-		Qemu:    &qemuEnv{version: "QEMU emulator version 7.2", kernel: "/boot/vmlinuz-6.1.0-9-amd64", memMiB: 128, initrdLen: 1 << 20, kernelLen: 8 << 20},
+		Launch: &launcher{Path: "/usr/bin/time", Version: "time (GNU Time) 1.9", TruePath: "/bin/true",
+			FloorTrue: []int64{1000, 1100}, FloorExit: []int64{450, 550}},
+		Qemu: &qemuEnv{version: "QEMU emulator version 7.2", kernel: "/boot/vmlinuz-6.1.0-9-amd64", memMiB: 128, initrdLen: 1 << 20, kernelLen: 8 << 20},
 		Boot: bootResult{
-			Native: &competitor{Name: "native", Walls: ms(1, 2, 3), First: ms(0.5, 1, 1.5), RSS: []int64{5000, 5000, 5000}},
-			Brique: &competitor{Name: "brique", Walls: ms(10, 12, 14), First: ms(8, 9, 10), RSS: []int64{12000, 12000, 12000}},
+			Native: &competitor{Name: "native", Walls: ms(1, 2, 3), First: ms(0.5, 1, 1.5), MemRuns: 3, RSS: []int64{5000, 5000, 5000}},
+			Brique: &competitor{Name: "brique", Walls: ms(10, 12, 14), First: ms(8, 9, 10), MemRuns: 3, RSS: []int64{12000, 12000, 12000}},
 			Runc:   &competitor{Name: "runc", Skipped: "runc not found"},
-			Qemu:   &competitor{Name: "qemu-tcg", Walls: ms(5000, 6000), First: ms(4500, 5400), RSS: []int64{200000, 210000}, Panics: 2},
+			Qemu:   &competitor{Name: "qemu-tcg", Walls: ms(5000, 6000), First: ms(4500, 5400), MemRuns: 2, RSS: []int64{200000, 210000}, Panics: 2},
 			Setup:  ms(2, 2, 2), Total: ms(6, 7, 8), GuestKiB: []int64{1100, 1200, 1300}, Exits: []int64{3, 3, 3},
+			Host:       []hostMem{{12000, 6144, 1000, 5500}, {12000, 6144, 1100, 5500}, {12000, 6144, 1200, 5500}},
+			HarnessKiB: 8600,
 		},
-		Mem:   memResult{MinMiB: 8, BelowMiB: 6, Below: "not enough guest memory", RSS: []int64{12000}, ImageSize: 1 << 20},
+		Mem: memResult{MinMiB: 8, BelowMiB: 6, Below: "not enough guest memory", RSS: []int64{12000}, ImageSize: 1 << 20,
+			Host: []hostMem{{11900, 6000, 1000, 5500}}},
 		Sizes: []sizeResult{{Program: "hello", Image: 1700 << 10, Native: 1600 << 10, Plain: 1610 << 10}},
 		Sys: sysResult{N: 10, Rounds: 1,
 			Native: []syscallResult{{"getpid-raw", 10, 150}},
@@ -126,6 +131,10 @@ func TestReport(t *testing.T) {
 		"runc not found", "`-m 8M`", "100 KiB", "2.00×", "benchmarks-boot.svg",
 		"qemu-tcg/brique 550×; 458×", "qemu-tcg/brique 550×", "TCG", "seen in 2 of 2 timed runs", "density: **runc** skipped: runc not found",
 		"brique/native 8.00×", "| brique | 3 | 7.8 MiB |", "9.8 MiB", "3 of 3 tried (cap)", "is gone",
+		"GNU time `%M`", "/usr/bin/time -f %M", "reports **1.0 MiB**", "reports **500 KiB**", "(the lowest, 4.9 MiB)",
+		"| peak RSS launcher | time (GNU Time) 1.9 (`/usr/bin/time`) |", "| -m 64M (default) | -m 8M (minimum) |",
+		"| monitor private: `RssAnon` once the VM is gone (Go heap, stacks, the monitor's own data) | 1.1 MiB | 1000 KiB |",
+		"brique/native 2.40×", "8.4 MiB here",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
@@ -145,6 +154,25 @@ func TestReport(t *testing.T) {
 		} else if err != nil {
 			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, svg)
 		}
+	}
+
+	// Without GNU time the memory figures are labelled as overstated.
+	r.Launch = &launcher{Why: "/usr/bin/time not found (install the Debian package time)"}
+	md = r.markdown("docs/benchmarks.md")
+	for _, want := range []string{"**overstated in this run**", "/usr/bin/time not found", "overstated**: see section 2", "(8.4 MiB when these runs began)", "| peak RSS launcher | none"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("fallback report lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "launcher's floor") {
+		t.Error("fallback report has a launcher floor")
+	}
+	r.Launch = nil
+	if md = r.markdown("-"); !strings.Contains(md, "overstated") {
+		t.Error("report without a launcher does not say that its memory figures are overstated")
+	}
+	if i := strings.Index(md, "%!"); i >= 0 {
+		t.Errorf("formatting error in the report: %q", md[max(0, i-40):min(len(md), i+40)])
 	}
 
 	r.Boot.Brique.Failures, r.Boot.Brique.Failure = 1, "exit status 1"
