@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -14,9 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"brique.dev/brique"
 	"brique.dev/brique/builder"
 	bimage "brique.dev/brique/image"
 	"brique.dev/brique/monitor"
+	vnet "brique.dev/brique/monitor/virtio/net"
 )
 
 func cmdBuild(args []string, stderr io.Writer) error {
@@ -377,8 +380,40 @@ func netConfig(mode string, publish []string, debug bool, stderr io.Writer) moni
 	if c.Mode == "" && len(publish) > 0 {
 		c.Mode = "user"
 	}
+	if c.Mode == "user" {
+		c.Netd = netdPath(stderr)
+	}
 	if debug {
 		c.Log = stderr
 	}
 	return c
+}
+
+// netdPath finds brique-netd (vnet.FindNetd); when it is missing and brique
+// runs inside its own module (go run ./cmd/brique), it builds the daemon
+// into the user cache once, so the README's commands work as they are.
+// "" lets the monitor report the missing daemon.
+func netdPath(stderr io.Writer) string {
+	if p, err := vnet.FindNetd(); err == nil {
+		return p
+	}
+	out, err := exec.Command("go", "list", "-m").Output()
+	if err != nil || strings.TrimSpace(string(out)) != brique.ModulePath {
+		return ""
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(cache, "brique", "bin", vnet.NetdName)
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+		return p // built by an earlier run (delete it to rebuild)
+	}
+	fmt.Fprintf(stderr, "brique: building %s into %s\n", vnet.NetdName, p)
+	cmd := exec.Command("go", "build", "-o", p, "./cmd/brique-netd")
+	cmd.Stderr = stderr
+	if err := cmd.Run(); err != nil {
+		return ""
+	}
+	return p
 }
