@@ -297,9 +297,7 @@ type vcpu struct {
 	exits uint64
 
 	running atomic.Bool // in KVM_RUN (not halted in the monitor)
-	kicked  atomic.Bool
-	stopped atomic.Bool
-	sigs    int // host signals received
+	sigs    int         // host signals received
 	wake    chan struct{}
 	sigq    chan unix.Signal // host signals not yet given to the guest
 	tick    *time.Ticker     // preemption period; stopped while the guest halts
@@ -432,7 +430,6 @@ func (v *vcpu) ticker(t *time.Ticker, done <-chan struct{}, wg *sync.WaitGroup) 
 }
 
 func (v *vcpu) kick() {
-	v.kicked.Store(true)
 	_ = unix.Tgkill(v.pid, v.tid, unix.SIGURG)
 }
 

@@ -562,10 +562,6 @@ func TestInGuestStdlib(t *testing.T) {
 	}
 }
 
-// runtimeCrash matches the Go runtime's report of a fatal error or an
-// unhandled signal.
-var runtimeCrash = regexp.MustCompile(`(?m)^(fatal error: |SIG[A-Z]+: )`)
-
 // TestSpin checks preemption: a goroutine spinning without function calls
 // must not stop a ticker goroutine or the garbage collector.
 func TestSpin(t *testing.T) {
