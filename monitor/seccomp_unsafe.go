@@ -10,8 +10,10 @@ import (
 	"brique.dev/brique/monitor/kvm"
 )
 
-// enterSeccomp installs the filter for every thread of the process.
-func enterSeccomp() error {
+// EnterSeccomp installs the running monitor's filter for every thread of
+// the process (Config.Seccomp does it in Run). Exported so that tests of
+// device backends can check they work under the real allow-list.
+func EnterSeccomp() error {
 	prog := seccompProgram(seccompAllowed, kvm.RunningIoctls())
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("seccomp: PR_SET_NO_NEW_PRIVS: %w", err)

@@ -316,7 +316,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 	v.tick = tick
 	go v.ticker(tick, done, &wg)
 	if v.cfg.Seccomp {
-		if err := enterSeccomp(); err != nil {
+		if err := EnterSeccomp(); err != nil {
 			close(done)
 			wg.Wait()
 			return abi.ExitMonitor, false, err

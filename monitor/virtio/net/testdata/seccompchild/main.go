@@ -1,7 +1,7 @@
 // Command seccompchild plays the monitor for TestUserNetUnderSeccomp,
 // TestUserNetMonitorDies and TestTAPUnderSeccomp. With NETD it starts the
 // user-mode network with StartUserNet, then either installs the monitor's
-// seccomp allow-list, asks the gateway for its MAC address and closes the
+// seccomp allow-list (monitor.EnterSeccomp, the real one), asks the gateway for its MAC address and closes the
 // backend ("seccomp"), or waits to be killed ("die"). With "tap NAME" it
 // opens the TAP interface NAME, says "open", waits for a line on its
 // standard input (the test configures the interface), installs the
@@ -19,50 +19,13 @@ import (
 	"fmt"
 	"os"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"brique.dev/brique/monitor"
 	vnet "brique.dev/brique/monitor/virtio/net"
 	"brique.dev/brique/monitor/virtio/netconf"
 )
-
-// monitorAllowed mirrors seccompAllowed in monitor/seccomp.go (the
-// monitor's filter once the VM runs), minus ioctl, readv and writev: the
-// socket and TAP backends do without them.
-var monitorAllowed = []uint32{
-	unix.SYS_READ, unix.SYS_WRITE, unix.SYS_CLOSE, unix.SYS_PREAD64, unix.SYS_LSEEK,
-	unix.SYS_MMAP, unix.SYS_MPROTECT, unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MINCORE,
-	unix.SYS_RT_SIGACTION, unix.SYS_RT_SIGPROCMASK, unix.SYS_RT_SIGRETURN, unix.SYS_SIGALTSTACK,
-	unix.SYS_SCHED_YIELD, unix.SYS_NANOSLEEP, unix.SYS_CLOCK_GETTIME, unix.SYS_CLOCK_NANOSLEEP,
-	unix.SYS_FUTEX, unix.SYS_GETPID, unix.SYS_GETTID, unix.SYS_TGKILL,
-	unix.SYS_CLONE, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
-	unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_GETRUSAGE, unix.SYS_GETRANDOM,
-	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
-	unix.SYS_WAIT4, unix.SYS_WAITID,
-}
-
-func installSeccomp(allowed []uint32) error {
-	p := []unix.SockFilter{
-		{Code: 0x20, K: 4},                 // ld arch
-		{Code: 0x15, K: 0xC000003E, Jt: 1}, // x86-64?
-		{Code: 0x06, K: 0x80000000},        // kill process
-		{Code: 0x20, K: 0},                 // ld nr
-	}
-	for _, nr := range allowed {
-		p = append(p, unix.SockFilter{Code: 0x15, K: nr, Jf: 1}, unix.SockFilter{Code: 0x06, K: 0x7FFF0000})
-	}
-	p = append(p, unix.SockFilter{Code: 0x06, K: 0x00050000 | uint32(unix.EPERM)})
-	prog := unix.SockFprog{Len: uint16(len(p)), Filter: &p[0]}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return err
-	}
-	const tsync = 1 // SECCOMP_FILTER_FLAG_TSYNC
-	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, 1 /* SECCOMP_SET_MODE_FILTER */, tsync, uintptr(unsafe.Pointer(&prog))); e != 0 {
-		return e
-	}
-	return nil
-}
 
 func fail(format string, a ...any) {
 	fmt.Printf("FAIL: "+format+"\n", a...)
@@ -106,7 +69,7 @@ func tap(name string) {
 	if _, err := os.Stdin.Read(make([]byte, 16)); err != nil {
 		fail("reading stdin: %v", err)
 	}
-	if err := installSeccomp(monitorAllowed); err != nil {
+	if err := monitor.EnterSeccomp(); err != nil {
 		fail("seccomp: %v", err)
 	}
 	host := [4]byte{10, 99, 2, 1}
@@ -160,7 +123,7 @@ func main() {
 		os.Stdout.Close() // tell the parent, then wait to be killed
 		time.Sleep(time.Hour)
 	}
-	if err := installSeccomp(monitorAllowed); err != nil {
+	if err := monitor.EnterSeccomp(); err != nil {
 		fail("seccomp: %v", err)
 	}
 	if _, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0); !errors.Is(err, unix.EPERM) {
