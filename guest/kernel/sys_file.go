@@ -511,13 +511,9 @@ func sysNewfstatatImpl(t *thread) int64 {
 	if dev := deviceOf(path); dev != 0 {
 		return statEntry(uintptr(t.regs.rdx), -1, dev)
 	}
-	if rest, ok := tmpPath(path); ok {
-		node, _, _, errno := tmpWalk(rest)
+	if node, isTmp, errno := tmpFind(path); isTmp {
 		if errno != 0 {
 			return errno
-		}
-		if node < 0 {
-			return -eNOENT
 		}
 		return tmpStat(uintptr(t.regs.rdx), node)
 	}
@@ -540,15 +536,8 @@ func sysFaccessatImpl(t *thread) int64 {
 		return n
 	}
 	path := pathBuf[:n]
-	if rest, ok := tmpPath(path); ok {
-		node, _, _, errno := tmpWalk(rest)
-		if errno != 0 {
-			return errno
-		}
-		if node < 0 {
-			return -eNOENT
-		}
-		return 0
+	if _, isTmp, errno := tmpFind(path); isTmp {
+		return errno
 	}
 	if deviceOf(path) == 0 && lookup(path) < 0 && string(path) != "/" {
 		return -eNOENT
@@ -574,10 +563,8 @@ func readlinkAt(dirfd int64, pathp, p, sz uintptr) int64 {
 	target := symlinkTarget(path)
 	if target == nil {
 		if lookup(path) < 0 && string(path) != "/" {
-			if rest, ok := tmpPath(path); ok {
-				if node, _, _, _ := tmpWalk(rest); node >= 0 {
-					return -eINVAL
-				}
+			if _, isTmp, errno := tmpFind(path); isTmp && errno == 0 {
+				return -eINVAL
 			}
 			return -eNOENT
 		}
@@ -673,13 +660,9 @@ func sysFchdirImpl(t *thread) int64 {
 // a directory.
 func setCwd(path []byte) int64 {
 	isDir := string(path) == "/"
-	if rest, ok := tmpPath(path); ok {
-		node, _, _, errno := tmpWalk(rest)
+	if node, isTmp, errno := tmpFind(path); isTmp {
 		if errno != 0 {
 			return errno
-		}
-		if node < 0 {
-			return -eNOENT
 		}
 		isDir = tmpNodes[node].mode&abi.ModeType == abi.ModeDir
 	} else if !isDir {

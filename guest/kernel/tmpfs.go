@@ -352,6 +352,21 @@ func notTmp(path []byte) int64 {
 
 var pathBuf2 [maxPath]byte
 
+// tmpFind looks up a resolved path in /tmp: isTmp reports whether the
+// path is under /tmp at all, and then node is the node or errno says why
+// not (ENOENT, ENOTDIR, ...).
+func tmpFind(path []byte) (node int, isTmp bool, errno int64) {
+	rest, ok := tmpPath(path)
+	if !ok {
+		return -1, false, 0
+	}
+	node, _, _, errno = tmpWalk(rest)
+	if errno == 0 && node < 0 {
+		errno = -eNOENT
+	}
+	return node, true, errno
+}
+
 // tmpResolve finds the existing tmpfs node a path names (EROFS or ENOENT
 // for paths outside /tmp).
 func tmpResolve(dirfd int64, p uintptr) (int, int64) {
@@ -359,18 +374,11 @@ func tmpResolve(dirfd int64, p uintptr) (int, int64) {
 	if errno != 0 {
 		return -1, errno
 	}
-	rest, ok := tmpPath(path)
-	if !ok {
+	node, isTmp, errno := tmpFind(path)
+	if !isTmp {
 		return -1, notTmp(path)
 	}
-	node, _, _, errno := tmpWalk(rest)
-	if errno != 0 {
-		return -1, errno
-	}
-	if node < 0 {
-		return -1, -eNOENT
-	}
-	return node, 0
+	return node, errno
 }
 
 func unlinkPath(dirfd int64, p uintptr, flags uint64) int64 {
