@@ -10,8 +10,9 @@ import "embed"
 // ModulePath is the module path of the library OS.
 const ModulePath = "brique.dev/brique"
 
-// GuestSources are the packages linked into images: the guest library OS
-// and the guest/monitor ABI.
+// GuestSources are the packages linked into images: the guest library OS,
+// the guest/monitor ABI, the network parameters they share (netconf), and
+// the module files that pin the bricks' dependencies (gVisor's netstack).
 //
-//go:embed abi guest
+//go:embed abi guest monitor/virtio/netconf go.mod go.sum
 var GuestSources embed.FS

@@ -33,6 +33,10 @@ import (
 // KernelPackage is the library OS core every image links.
 const KernelPackage = brique.ModulePath + "/guest/kernel"
 
+// NetPackage is the network brick, linked into programs that use package
+// net.
+const NetPackage = brique.ModulePath + "/guest/net"
+
 // EntrySymbol is the image's first instruction (linker -E).
 const EntrySymbol = KernelPackage + ".rt0"
 
@@ -77,6 +81,9 @@ type pkgInfo struct {
 	Goroot       bool
 	TestGoFiles  []string
 	XTestGoFiles []string
+	Deps         []string
+	TestImports  []string
+	XTestImports []string
 	Module       *struct{ Path, Dir, GoMod string }
 }
 
@@ -152,7 +159,9 @@ func Build(o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		modArgs = []string{"-modfile=" + modfile}
+		// -mod=mod: the go command may add the bricks' requirements
+		// (gVisor) to the temporary module file.
+		modArgs = []string{"-modfile=" + modfile, "-mod=mod"}
 	}
 
 	// The overlay: one extra file in the package importing the kernel (and
@@ -168,6 +177,14 @@ func Build(o Options) (*Result, error) {
 		imports = append(imports, RootFSPackage)
 		bricks = append(bricks, "rootfs")
 		logf("brique: root file system from %s: %d entries", o.RootFS, n)
+	}
+	ldflags := "-s -w -E " + EntrySymbol
+	if needsNet(p) {
+		// The network brick's service thread needs a second P
+		// (docs/decisions/010).
+		imports = append(imports, NetPackage)
+		bricks = append(bricks, "net")
+		ldflags += " -X " + KernelPackage + ".cpus=2"
 	}
 	var extra, src string
 	if o.Test {
@@ -210,7 +227,7 @@ func Build(o Options) (*Result, error) {
 		args = []string{"test", "-c", "-vet=off"}
 	}
 	args = append(args, modArgs...)
-	args = append(args, "-overlay="+ovPath, "-trimpath", "-ldflags=-s -w -E "+EntrySymbol, "-o", elfPath)
+	args = append(args, "-overlay="+ovPath, "-trimpath", "-ldflags="+ldflags, "-o", elfPath)
 	args = append(args, o.GoFlags...)
 	args = append(args, pkgArg(p))
 	logf("brique: building %s (go %s)", p.ImportPath, strings.Join(args[:len(args)-1], " "))
@@ -251,6 +268,26 @@ func Build(o Options) (*Result, error) {
 	return res, nil
 }
 
+// needsNet reports whether the program (or the package's tests) uses
+// package net, hence needs the network brick. A program that does not gets
+// no network code (its image does not grow).
+func needsNet(p *pkgInfo) bool {
+	if p.ImportPath == "net" {
+		return true
+	}
+	for _, d := range p.Deps {
+		if d == "net" {
+			return true
+		}
+	}
+	for _, d := range append(p.TestImports, p.XTestImports...) {
+		if d == "net" || d == "net/http" || strings.HasPrefix(d, "net/http/") {
+			return true
+		}
+	}
+	return false
+}
+
 func pkgArg(p *pkgInfo) string {
 	if p.Goroot {
 		return p.ImportPath
@@ -285,7 +322,7 @@ func buildEnv() []string {
 }
 
 func listPackage(dir, pkg string) (*pkgInfo, error) {
-	cmd := exec.Command(goTool(), "list", "-json=Dir,Name,ImportPath,Goroot,Module,TestGoFiles,XTestGoFiles", pkg)
+	cmd := exec.Command(goTool(), "list", "-json=Dir,Name,ImportPath,Goroot,Module,TestGoFiles,XTestGoFiles,Deps,TestImports,XTestImports", pkg)
 	cmd.Dir = dir
 	cmd.Env = buildEnv()
 	var stderr bytes.Buffer
@@ -310,7 +347,7 @@ func listPackage(dir, pkg string) (*pkgInfo, error) {
 }
 
 // tempModfile writes a copy of the user's go.mod (and go.sum) that requires
-// the library OS from root.
+// the library OS from root (the copy of go.sum also gets Brique's lines).
 func tempModfile(tmp, gomod, root string) (string, error) {
 	if gomod == "" {
 		return "", fmt.Errorf("the package is not in a Go module: run `go mod init` in its directory first")
@@ -328,6 +365,10 @@ func tempModfile(tmp, gomod, root string) (string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
+	// The bricks' dependencies (gVisor) are verified with Brique's own
+	// go.sum lines.
+	bsum, _ := brique.GuestSources.ReadFile("go.sum")
+	sum = append(append(sum, '\n'), bsum...)
 	if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
 		return "", err
 	}
@@ -379,10 +420,6 @@ func guestModule() (string, error) {
 		if err := os.WriteFile(dst, b, 0o644); err != nil {
 			return "", err
 		}
-	}
-	mod := fmt.Sprintf("module %s\n\ngo 1.26\n", brique.ModulePath)
-	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(mod), 0o644); err != nil {
-		return "", err
 	}
 	if err := os.Rename(tmp, root); err != nil {
 		if _, serr := os.Stat(filepath.Join(root, "go.mod")); serr == nil {

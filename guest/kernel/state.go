@@ -59,6 +59,13 @@ type thread struct {
 	altFlags   int32
 
 	clearTID uintptr // CLONE_CHILD_CLEARTID address
+
+	// A call forwarded to a service (service.go).
+	svcState  uint8
+	svcObj    int32
+	svcFlags  uint64
+	svcResult int64
+	svcGen    uint64 // the object's readiness generation when sent
 }
 
 // Kernel-wide state used by the assembly. Offsets come from go_asm.h.

@@ -6,7 +6,7 @@ package kernel
 
 const (
 	maxEpolls   = 4
-	maxInterest = 64
+	maxInterest = 1024
 
 	epollIn      = 0x1
 	epollOut     = 0x4
@@ -164,6 +164,9 @@ func readiness(fd int32) (uint32, uint64, bool) {
 			return r, p.gen, true
 		case fdEpoll:
 			return 0, 0, true
+		case fdSvc:
+			r, gen := svcReadiness(d)
+			return r, gen, true
 		case fdFile, fdDevice, fdTmpFile:
 			return epollIn | epollOut, 0, true
 		}

@@ -8,7 +8,7 @@ import "brique.dev/brique/abi"
 // descriptors above extFDBase.
 
 const (
-	maxFDs    = 256
+	maxFDs    = 1024
 	maxEvents = 32
 	maxPipes  = 16
 	pipeSize  = 16 << 10
@@ -28,6 +28,7 @@ const (
 	fdDevice  // /dev/null, /dev/zero, /dev/urandom: obj = dev*
 	fdTmpFile // tmpfs file: obj = node, off = offset
 	fdTmpDir  // tmpfs directory: obj = node, off = entries read
+	fdSvc     // a service's object (socket): obj = svc<<svcShift | object
 )
 
 type fdesc struct {
@@ -92,6 +93,9 @@ func writeFD(t *thread, fd uint64, p, n uintptr) int64 {
 	d := getFD(fd)
 	if d == nil {
 		return -eBADF
+	}
+	if d.kind == fdSvc {
+		return svcFDCall(t, d)
 	}
 	if !userPrepare(p, n, false) {
 		return -eFAULT
@@ -159,6 +163,9 @@ func writeFD(t *thread, fd uint64, p, n uintptr) int64 {
 
 // sysWritevImpl implements writev(2).
 func sysWritevImpl(t *thread) int64 {
+	if d := getFD(t.regs.rdi); d != nil && d.kind == fdSvc {
+		return svcFDCall(t, d)
+	}
 	iov, cnt := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
 	if cnt > 1024 || !userPrepare(iov, cnt*16, false) {
 		return -eINVAL
@@ -187,6 +194,9 @@ func sysReadImpl(t *thread) int64 {
 	d := getFD(fd)
 	if d == nil {
 		return -eBADF
+	}
+	if d.kind == fdSvc {
+		return svcFDCall(t, d)
 	}
 	if t.restart && t.interrupt {
 		return -eINTR
@@ -273,11 +283,14 @@ func sysCloseImpl(t *thread) int64 {
 
 func closeFD(d *fdesc) {
 	kind, obj := d.kind, d.obj
+	c := *d
 	*d = fdesc{}
 	if refs(kind, obj) > 0 {
 		return
 	}
 	switch kind {
+	case fdSvc:
+		svcClosed(&c)
 	case fdEventfd:
 		eventfds[obj] = eventfd{}
 	case fdEpoll:
@@ -412,9 +425,10 @@ func sysIoctlImpl(t *thread) int64 {
 
 // Stat mode bits.
 const (
-	sIFIFO = 0x1000
-	sIFCHR = 0x2000
-	sIFREG = 0x8000
+	sIFIFO  = 0x1000
+	sIFSOCK = 0xc000
+	sIFCHR  = 0x2000
+	sIFREG  = 0x8000
 )
 
 // sysFstatImpl implements fstat(2).
@@ -446,6 +460,8 @@ func statFD(d *fdesc, st uintptr) int64 {
 	switch d.kind {
 	case fdPipeR, fdPipeW:
 		mode = sIFIFO | 0o600
+	case fdSvc:
+		mode = sIFSOCK | 0o777
 	case fdEventfd, fdEpoll:
 		mode = 0o600
 	}

@@ -23,6 +23,7 @@ var (
 )
 
 func cwdInit() {
+	SetFile("/etc/hosts", etcHosts)
 	cwd[0] = '/'
 	cwdLen = 1
 	off, n := uintptr(bootInfo(abi.BootInfoCmdlineOff)), uintptr(bootInfo(abi.BootInfoCmdlineLen))
@@ -44,6 +45,17 @@ func cwdInit() {
 			return
 		}
 	}
+}
+
+// Cmdline is the guest command line the monitor passed (bricks find their
+// devices and settings there: "ip=", "virtio_mmio.device="). It is
+// read-only boot data.
+func Cmdline() string {
+	off, n := uintptr(bootInfo(abi.BootInfoCmdlineOff)), uintptr(bootInfo(abi.BootInfoCmdlineLen))
+	if off == 0 || n == 0 || off+n > abi.BootInfoSize {
+		return ""
+	}
+	return string(mem(abi.BootInfoAddr+off, n))
 }
 
 // SetRootFS installs the embedded root file system; the generated package
@@ -81,8 +93,49 @@ func deviceOf(path []byte) int {
 	case "/dev/urandom", "/dev/random":
 		return devRandom
 	}
+	for i := range etcFiles {
+		if f := &etcFiles[i]; f.plen > 0 && string(f.path[:f.plen]) == string(path) && lookup(path) < 0 {
+			return devEtc + i
+		}
+	}
 	return 0
 }
+
+// Generated read-only files (/etc/hosts, /etc/resolv.conf) that Go
+// programs expect; a file of the same name in the root file system wins.
+// They are "devices" devEtc+i.
+const devEtc = 16
+
+var etcFiles [4]struct {
+	path       [32]byte
+	plen       int
+	data, size uintptr // a string that lives as long as the program
+}
+
+// SetFile installs (or replaces) the generated file path with content,
+// which must stay alive (a constant or a package-level string). Bricks
+// call it at init time: the network brick writes /etc/resolv.conf.
+func SetFile(path, content string) bool {
+	if len(path) == 0 || len(path) > len(etcFiles[0].path) || path[0] != '/' {
+		return false
+	}
+	free := -1
+	for i := range etcFiles {
+		f := &etcFiles[i]
+		if f.plen == len(path) && string(f.path[:f.plen]) == path || f.plen == 0 && free < 0 {
+			free = i
+		}
+	}
+	if free < 0 {
+		return false
+	}
+	f := &etcFiles[free]
+	f.plen = copy(f.path[:], path)
+	f.data, f.size = stringAddr(content), uintptr(len(content))
+	return true
+}
+
+const etcHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 const maxPath = 4096
 
@@ -300,6 +353,9 @@ func openPath(dirfd int64, p uintptr, flags uint64, mode uint32) int64 {
 		return -eLOOP
 	}
 	if dev := deviceOf(path); dev != 0 {
+		if dev >= devEtc && flags&oAccmode != 0 {
+			return -eROFS
+		}
 		return allocFD(fdesc{kind: fdDevice, obj: dev, cloexec: ce}, 0)
 	}
 	if rest, ok := tmpPath(path); ok {
@@ -354,6 +410,15 @@ func readDevice(d *fdesc, p, n uintptr) int64 {
 	case devZero:
 		memclr(p, n)
 		return int64(n)
+	}
+	if d.obj >= devEtc {
+		f := &etcFiles[d.obj-devEtc]
+		if d.off >= int64(f.size) {
+			return 0
+		}
+		k := copy(mem(p, n), mem(f.data+uintptr(d.off), f.size-uintptr(d.off)))
+		d.off += int64(k)
+		return int64(k)
 	}
 	for i := uintptr(0); i < n; i += 8 {
 		v := randomU64()
@@ -466,6 +531,10 @@ func statEntry(st uintptr, i int, dev int) int64 {
 	var size uint64
 	ino := uint64(i + 2)
 	switch {
+	case dev >= devEtc:
+		mode = sIFREG | 0o444
+		ino = uint64(1000 + dev)
+		size = uint64(etcFiles[dev-devEtc].size)
 	case dev != 0:
 		mode = sIFCHR | 0o666
 		ino = uint64(1000 + dev)
@@ -542,7 +611,7 @@ func sysFaccessatImpl(t *thread) int64 {
 	if deviceOf(path) == 0 && lookup(path) < 0 && string(path) != "/" {
 		return -eNOENT
 	}
-	if t.regs.rdx&wOK != 0 && deviceOf(path) == 0 {
+	if dev := deviceOf(path); t.regs.rdx&wOK != 0 && (dev == 0 || dev >= devEtc) {
 		return -eROFS
 	}
 	return 0

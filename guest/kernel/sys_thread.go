@@ -108,7 +108,14 @@ func sysSchedYieldImpl(t *thread) int64 {
 	return 0
 }
 
-// sysSchedGetaffinityImpl implements sched_getaffinity(2): one CPU.
+// cpus is the number of CPUs that sched_getaffinity reports, hence the Go
+// runtime's GOMAXPROCS: "" means 1, the one vCPU. The builder sets "2" with
+// -ldflags -X when it links a brick with a service thread (the network),
+// so that the service thread finds a free P while the calling goroutine's
+// P sits in its system call (docs/decisions/010).
+var cpus string
+
+// sysSchedGetaffinityImpl implements sched_getaffinity(2).
 func sysSchedGetaffinityImpl(t *thread) int64 {
 	n, p := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
 	if n < 8 {
@@ -117,7 +124,11 @@ func sysSchedGetaffinityImpl(t *thread) int64 {
 	if !userPrepare(p, 8, true) {
 		return -eFAULT
 	}
-	store64(p, 1)
+	mask := uint64(1)
+	if len(cpus) == 1 && cpus[0] >= '2' && cpus[0] <= '8' {
+		mask = 1<<(cpus[0]-'0') - 1
+	}
+	store64(p, mask)
 	return 8
 }
 

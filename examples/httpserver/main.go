@@ -1,0 +1,36 @@
+// Httpserver is a small net/http server: run it with
+//
+//	brique run -p 8080:8080 ./examples/httpserver
+//
+// and fetch http://localhost:8080/ from the host.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", ":8080", "listen address")
+	flag.Parse()
+	start := time.Now()
+	host, _ := os.Hostname()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "Hello from Brique! host=%s path=%s remote=%s uptime=%v\n", host, r.URL.Path, r.RemoteAddr, time.Since(start).Round(time.Millisecond))
+	})
+	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("listening on %s\n", ln.Addr())
+	log.Fatal(http.Serve(ln, mux))
+}

@@ -1,0 +1,170 @@
+package kernel
+
+// Socket system calls: the kernel checks the descriptor and the user
+// buffers (so that the service thread never faults on the program's
+// mistakes), then forwards the call to the network service (service.go).
+
+const (
+	sysReadv       = 19
+	sysSocket      = 41
+	sysConnect     = 42
+	sysAccept      = 43
+	sysSendto      = 44
+	sysRecvfrom    = 45
+	sysSendmsg     = 46
+	sysRecvmsg     = 47
+	sysShutdown    = 48
+	sysBind        = 49
+	sysListen      = 50
+	sysGetsockname = 51
+	sysGetpeername = 52
+	sysSocketpair  = 53
+	sysSetsockopt  = 54
+	sysGetsockopt  = 55
+	sysAccept4     = 288
+
+	eNOTSOCK      = 88
+	eAFNOSUPPORT  = 97
+	eINPROGRESS   = 115
+	sockNonblock  = oNonblock
+	sockCloexec   = oCloexec
+	afInet        = 2
+	afInet6       = 10
+	sockaddrLimit = 128
+)
+
+// sysSocketImpl implements socket(2) for AF_INET and AF_INET6 when the
+// network brick is linked in.
+func sysSocketImpl(t *thread) int64 {
+	typ := t.regs.rsi
+	if d := t.regs.rdi; d != afInet && d != afInet6 || !services[SvcNet].registered {
+		return -eAFNOSUPPORT
+	}
+	r := svcForward(t, SvcNet, -1, true)
+	if r == blockedRet {
+		return r
+	}
+	return newSvcFD(SvcNet, r, typ&sockCloexec != 0, typ&sockNonblock != 0)
+}
+
+// sysSocketpairImpl implements socketpair(2): there are no Unix sockets.
+func sysSocketpairImpl(t *thread) int64 { return -eAFNOSUPPORT }
+
+// sysSockCallImpl implements the calls that take a socket descriptor as
+// their first argument.
+func sysSockCallImpl(t *thread) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	if d.kind != fdSvc {
+		return -eNOTSOCK
+	}
+	if !t.restart && !sockArgsOK(t) {
+		return -eFAULT
+	}
+	svc, obj := svcOf(d)
+	r := svcForward(t, svc, obj, d.nonblock)
+	if r == blockedRet {
+		return r
+	}
+	switch t.regs.rax {
+	case sysAccept:
+		return newSvcFD(svc, r, false, false)
+	case sysAccept4:
+		fl := t.regs.r10
+		return newSvcFD(svc, r, fl&sockCloexec != 0, fl&sockNonblock != 0)
+	}
+	return r
+}
+
+// svcFDCall forwards read, write, readv and writev on a service
+// descriptor.
+func svcFDCall(t *thread, d *fdesc) int64 {
+	if !t.restart && !sockArgsOK(t) {
+		return -eFAULT
+	}
+	svc, obj := svcOf(d)
+	return svcForward(t, svc, obj, d.nonblock)
+}
+
+// sysReadvImpl implements readv(2) on sockets.
+func sysReadvImpl(t *thread) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	if d.kind != fdSvc {
+		return -eINVAL
+	}
+	return svcFDCall(t, d)
+}
+
+// sockArgsOK checks (and maps) the user memory a forwarded call touches.
+func sockArgsOK(t *thread) bool {
+	a1, a2, a3, a4, a5 := uintptr(t.regs.rsi), uintptr(t.regs.rdx), uintptr(t.regs.r10), uintptr(t.regs.r8), uintptr(t.regs.r9)
+	switch t.regs.rax {
+	case sysRead:
+		return userPrepare(a1, a2, true)
+	case sysWrite:
+		return userPrepare(a1, a2, false)
+	case sysReadv, sysWritev:
+		return iovOK(a1, a2, t.regs.rax == sysReadv)
+	case sysConnect, sysBind:
+		return a2 <= sockaddrLimit && userPrepare(a1, a2, false)
+	case sysAccept, sysAccept4, sysGetsockname, sysGetpeername:
+		return addrOutOK(a1, a2)
+	case sysSendto:
+		return userPrepare(a1, a2, false) && (a4 == 0 || a5 <= sockaddrLimit && userPrepare(a4, a5, false))
+	case sysRecvfrom:
+		return userPrepare(a1, a2, true) && (a4 == 0 || addrOutOK(a4, a5))
+	case sysSendmsg, sysRecvmsg:
+		return msgOK(a1, t.regs.rax == sysRecvmsg)
+	case sysSetsockopt:
+		return a4 <= 1024 && userPrepare(a3, a4, false)
+	case sysGetsockopt:
+		if !userPrepare(a4, 4, true) {
+			return false
+		}
+		n := uintptr(load32(a4))
+		return n <= 1024 && userPrepare(a3, n, true)
+	}
+	return true
+}
+
+// addrOutOK checks a (sockaddr, *socklen) result pair; both may be nil.
+func addrOutOK(addr, lenp uintptr) bool {
+	if lenp == 0 {
+		return true
+	}
+	if !userPrepare(lenp, 4, true) {
+		return false
+	}
+	n := uintptr(load32(lenp))
+	return n <= 1<<20 && userPrepare(addr, n, true)
+}
+
+func iovOK(iov, cnt uintptr, write bool) bool {
+	if cnt > 1024 || !userPrepare(iov, cnt*16, false) {
+		return false
+	}
+	for i := uintptr(0); i < cnt; i++ {
+		if !userPrepare(uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8)), write) {
+			return false
+		}
+	}
+	return true
+}
+
+// msgOK checks a struct msghdr and everything it points to.
+func msgOK(m uintptr, recv bool) bool {
+	const msghdrSize = 56
+	if !userPrepare(m, msghdrSize, recv) {
+		return false
+	}
+	name, namelen := uintptr(load64(m)), uintptr(load32(m+8))
+	iov, iovlen := uintptr(load64(m+16)), uintptr(load64(m+24))
+	ctl, ctllen := uintptr(load64(m+32)), uintptr(load64(m+40))
+	return namelen <= sockaddrLimit && userPrepare(name, namelen, recv) &&
+		iovOK(iov, iovlen, recv) && ctllen <= 1<<16 && userPrepare(ctl, ctllen, recv)
+}

@@ -1,0 +1,646 @@
+package net
+
+import (
+	"encoding/binary"
+	"io"
+	"runtime"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"brique.dev/brique/guest/kernel"
+)
+
+// server performs the socket system calls that the kernel forwards. It
+// runs on one goroutine locked to its thread; every call is non-blocking
+// on netstack (the kernel turns EAGAIN into a wait on blocking sockets).
+type server struct {
+	stack *stack.Stack
+	socks []*sock // by object number
+	free  []int32
+}
+
+type sock struct {
+	id     int32
+	family uint64 // AF_INET, AF_INET6
+	typ    uint64 // SOCK_STREAM, SOCK_DGRAM
+	ep     tcpip.Endpoint
+	wq     *waiter.Queue
+	entry  waiter.Entry
+	// Last error reported by a failed connect, for SO_ERROR.
+	soError syscall.Errno
+}
+
+const (
+	sockStream = 1
+	sockDgram  = 2
+
+	solSocket = 1
+	solIP     = 0
+	solTCP    = 6
+	solIPv6   = 41
+
+	allEvents = waiter.EventIn | waiter.EventOut | waiter.EventErr | waiter.EventHUp | waiter.EventRdHUp
+)
+
+func (s *server) serve() {
+	runtime.LockOSThread()
+	req := new(kernel.SvcRequest)
+	var handle uint64
+	var result int64
+	for {
+		_, _, e := syscall.Syscall6(kernel.SysSvcWait, kernel.SvcNet, uintptr(unsafe.Pointer(req)), uintptr(handle), uintptr(result), 0, 0)
+		if e != 0 {
+			handle, result = 0, 0
+			continue
+		}
+		handle = req.Handle
+		result = s.do(req)
+	}
+}
+
+// report tells the kernel the readiness of so.
+func (so *sock) report(refresh bool) {
+	ev := uint64(so.ep.Readiness(allEvents))
+	if refresh {
+		ev |= 1 << 32
+	}
+	syscall.RawSyscall(kernel.SysSvcReady, kernel.SvcNet, uintptr(so.id), uintptr(ev))
+}
+
+func (s *server) do(r *kernel.SvcRequest) int64 {
+	a := r.Args
+	if r.NR == sysSocket {
+		return s.socket(a[0], a[1], a[2])
+	}
+	if r.Obj < 0 || int(r.Obj) >= len(s.socks) || s.socks[r.Obj] == nil {
+		return -int64(syscall.EBADF)
+	}
+	so := s.socks[r.Obj]
+	if r.NR == sysClose {
+		s.close(so)
+		return 0
+	}
+	ret := s.call(so, r)
+	so.report(true)
+	return ret
+}
+
+func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
+	a := r.Args
+	switch r.NR {
+	case sysRead:
+		return so.recv(iovec{{a[1], a[2]}}, 0, 0, 0)
+	case sysReadv:
+		return so.recv(iovecs(a[1], a[2]), 0, 0, 0)
+	case sysRecvfrom:
+		return so.recv(iovec{{a[1], a[2]}}, a[3], a[4], a[5])
+	case sysRecvmsg:
+		m := a[1]
+		n := so.recv(iovecs(ld64(m+16), ld64(m+24)), a[2], ld64(m), m+8)
+		if n >= 0 {
+			st64(m+40, 0) // msg_controllen: no control messages
+			st32(m+48, 0) // msg_flags
+		}
+		return n
+	case sysWrite:
+		return so.send(iovec{{a[1], a[2]}}, 0, 0)
+	case sysWritev:
+		return so.send(iovecs(a[1], a[2]), 0, 0)
+	case sysSendto:
+		return so.send(iovec{{a[1], a[2]}}, a[4], a[5])
+	case sysSendmsg:
+		m := a[1]
+		return so.send(iovecs(ld64(m+16), ld64(m+24)), ld64(m), uint64(ld32(m+8)))
+	case sysBind:
+		addr, errno := so.readAddr(a[1], a[2])
+		if errno != 0 {
+			return -int64(errno)
+		}
+		return errnoOf(so.ep.Bind(addr))
+	case sysListen:
+		backlog := int(int32(a[1]))
+		if backlog <= 0 || backlog > 4096 {
+			backlog = 4096
+		}
+		return errnoOf(so.ep.Listen(backlog))
+	case sysConnect:
+		return so.connect(a[1], a[2], r.Flags&kernel.SvcRetry != 0)
+	case sysAccept, sysAccept4:
+		return s.accept(so, a[1], a[2])
+	case sysShutdown:
+		var f tcpip.ShutdownFlags
+		switch a[1] {
+		case 0:
+			f = tcpip.ShutdownRead
+		case 1:
+			f = tcpip.ShutdownWrite
+		case 2:
+			f = tcpip.ShutdownRead | tcpip.ShutdownWrite
+		default:
+			return -int64(syscall.EINVAL)
+		}
+		return errnoOf(so.ep.Shutdown(f))
+	case sysGetsockname:
+		addr, err := so.ep.GetLocalAddress()
+		if err != nil {
+			return errnoOf(err)
+		}
+		return so.writeAddr(addr, a[1], a[2])
+	case sysGetpeername:
+		addr, err := so.ep.GetRemoteAddress()
+		if err != nil {
+			return errnoOf(err)
+		}
+		return so.writeAddr(addr, a[1], a[2])
+	case sysSetsockopt:
+		return so.setsockopt(a[1], a[2], a[3], a[4])
+	case sysGetsockopt:
+		return so.getsockopt(a[1], a[2], a[3], a[4])
+	}
+	return -int64(syscall.ENOSYS)
+}
+
+func (s *server) socket(domain, typ, proto uint64) int64 {
+	var np tcpip.NetworkProtocolNumber
+	switch domain {
+	case syscall.AF_INET:
+		np = ipv4.ProtocolNumber
+	case syscall.AF_INET6:
+		np = ipv6.ProtocolNumber
+	default:
+		return -int64(syscall.EAFNOSUPPORT)
+	}
+	var tp tcpip.TransportProtocolNumber
+	switch t := typ & 0xf; {
+	case t == sockStream && (proto == 0 || proto == syscall.IPPROTO_TCP):
+		tp = tcp.ProtocolNumber
+	case t == sockDgram && (proto == 0 || proto == syscall.IPPROTO_UDP):
+		tp = udp.ProtocolNumber
+	case t == sockDgram && proto == syscall.IPPROTO_ICMP && domain == syscall.AF_INET:
+		tp = icmp.ProtocolNumber4
+	case t == sockDgram && proto == syscall.IPPROTO_ICMPV6 && domain == syscall.AF_INET6:
+		tp = icmp.ProtocolNumber6
+	default:
+		return -int64(syscall.EPROTONOSUPPORT)
+	}
+	wq := new(waiter.Queue)
+	ep, err := s.stack.NewEndpoint(tp, np, wq)
+	if err != nil {
+		return errnoOf(err)
+	}
+	return s.add(&sock{family: domain, typ: typ & 0xf, ep: ep, wq: wq})
+}
+
+// add numbers a new socket and starts reporting its readiness.
+func (s *server) add(so *sock) int64 {
+	if len(s.free) > 0 {
+		so.id = s.free[len(s.free)-1]
+		s.free = s.free[:len(s.free)-1]
+	} else {
+		if len(s.socks) >= kernel.MaxSvcObjects {
+			so.ep.Close()
+			return -int64(syscall.ENFILE)
+		}
+		so.id = int32(len(s.socks))
+		s.socks = append(s.socks, nil)
+	}
+	s.socks[so.id] = so
+	so.entry = waiter.NewFunctionEntry(allEvents, func(waiter.EventMask) { so.report(false) })
+	so.wq.EventRegister(&so.entry)
+	so.report(false)
+	return int64(so.id)
+}
+
+func (s *server) close(so *sock) {
+	so.wq.EventUnregister(&so.entry)
+	so.ep.Close()
+	s.socks[so.id] = nil
+	s.free = append(s.free, so.id)
+}
+
+func (s *server) accept(so *sock, addrp, lenp uint64) int64 {
+	var peer tcpip.FullAddress
+	ep, wq, err := so.ep.Accept(&peer)
+	if err != nil {
+		return errnoOf(err)
+	}
+	n := &sock{family: so.family, typ: so.typ, ep: ep, wq: wq}
+	id := s.add(n)
+	if id >= 0 && lenp != 0 {
+		n.writeAddr(peer, addrp, lenp)
+	}
+	return id
+}
+
+func (so *sock) connect(addrp, n uint64, retry bool) int64 {
+	if retry {
+		// A blocking connect that was in progress: its outcome.
+		if _, err := so.ep.GetRemoteAddress(); err == nil {
+			return 0
+		}
+		if err := so.ep.LastError(); err != nil {
+			return errnoOf(err)
+		}
+		return -int64(syscall.EINPROGRESS)
+	}
+	addr, errno := so.readAddr(addrp, n)
+	if errno != 0 {
+		return -int64(errno)
+	}
+	err := so.ep.Connect(addr)
+	if _, ok := err.(*tcpip.ErrConnectStarted); ok {
+		return -int64(syscall.EINPROGRESS)
+	}
+	return errnoOf(err)
+}
+
+func (so *sock) recv(iov iovec, flags, addrp, lenp uint64) int64 {
+	const msgPeek, msgTrunc = 0x2, 0x20
+	w := &iovWriter{iov: iov}
+	res, err := so.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: addrp != 0 && lenp != 0})
+	if err != nil {
+		if _, ok := err.(*tcpip.ErrClosedForReceive); ok {
+			return 0
+		}
+		return errnoOf(err)
+	}
+	if addrp != 0 && lenp != 0 && so.typ == sockDgram {
+		so.writeAddr(res.RemoteAddr, addrp, lenp)
+	}
+	if flags&msgTrunc != 0 && so.typ == sockDgram {
+		return int64(res.Total)
+	}
+	return int64(res.Count)
+}
+
+func (so *sock) send(iov iovec, addrp, addrlen uint64) int64 {
+	var opts tcpip.WriteOptions
+	if addrp != 0 && so.typ == sockDgram {
+		addr, errno := so.readAddr(addrp, addrlen)
+		if errno != 0 {
+			return -int64(errno)
+		}
+		opts.To = &addr
+	}
+	r := &iovReader{iov: iov}
+	for _, v := range iov {
+		r.left += int(v.n)
+	}
+	n, err := so.ep.Write(r, opts)
+	if err != nil {
+		if _, ok := err.(*tcpip.ErrClosedForSend); ok {
+			return -int64(syscall.EPIPE)
+		}
+		return errnoOf(err)
+	}
+	return n
+}
+
+func (so *sock) setsockopt(level, name, valp, n uint64) int64 {
+	if n < 4 && !(level == solSocket && name == syscall.SO_LINGER) {
+		return -int64(syscall.EINVAL)
+	}
+	v := int32(0)
+	if n >= 4 {
+		v = int32(ld32(valp))
+	}
+	o := so.ep.SocketOptions()
+	switch level {
+	case solSocket:
+		switch name {
+		case syscall.SO_REUSEADDR:
+			o.SetReuseAddress(v != 0)
+		case 15: // SO_REUSEPORT
+			o.SetReusePort(v != 0)
+		case syscall.SO_BROADCAST:
+			o.SetBroadcast(v != 0)
+		case syscall.SO_KEEPALIVE:
+			o.SetKeepAlive(v != 0)
+		case syscall.SO_RCVBUF:
+			o.SetReceiveBufferSize(int64(v)*2, true)
+		case syscall.SO_SNDBUF:
+			o.SetSendBufferSize(int64(v)*2, true)
+		case syscall.SO_LINGER:
+			if n < 8 {
+				return -int64(syscall.EINVAL)
+			}
+			o.SetLinger(tcpip.LingerOption{Enabled: v != 0, Timeout: time.Duration(int32(ld32(valp+4))) * time.Second})
+		default:
+			return -int64(syscall.ENOPROTOOPT)
+		}
+	case solTCP:
+		switch name {
+		case syscall.TCP_NODELAY:
+			o.SetDelayOption(v == 0)
+		case syscall.TCP_KEEPIDLE:
+			opt := tcpip.KeepaliveIdleOption(time.Duration(v) * time.Second)
+			return errnoOf(so.ep.SetSockOpt(&opt))
+		case syscall.TCP_KEEPINTVL:
+			opt := tcpip.KeepaliveIntervalOption(time.Duration(v) * time.Second)
+			return errnoOf(so.ep.SetSockOpt(&opt))
+		case syscall.TCP_KEEPCNT:
+			return errnoOf(so.ep.SetSockOptInt(tcpip.KeepaliveCountOption, int(v)))
+		default:
+			return -int64(syscall.ENOPROTOOPT)
+		}
+	case solIPv6:
+		switch name {
+		case syscall.IPV6_V6ONLY:
+			o.SetV6Only(v != 0)
+		default:
+			return -int64(syscall.ENOPROTOOPT)
+		}
+	case solIP:
+		return -int64(syscall.ENOPROTOOPT)
+	default:
+		return -int64(syscall.ENOPROTOOPT)
+	}
+	return 0
+}
+
+func (so *sock) getsockopt(level, name, valp, lenp uint64) int64 {
+	if ld32(lenp) < 4 {
+		return -int64(syscall.EINVAL)
+	}
+	o := so.ep.SocketOptions()
+	b := func(v bool) int32 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	var v int32
+	switch {
+	case level == solSocket && name == syscall.SO_ERROR:
+		if err := so.ep.LastError(); err != nil {
+			v = int32(-errnoOf(err))
+		}
+	case level == solSocket && name == syscall.SO_TYPE:
+		v = int32(so.typ)
+	case level == solSocket && name == 39: // SO_DOMAIN
+		v = int32(so.family)
+	case level == solSocket && name == syscall.SO_REUSEADDR:
+		v = b(o.GetReuseAddress())
+	case level == solSocket && name == syscall.SO_KEEPALIVE:
+		v = b(o.GetKeepAlive())
+	case level == solSocket && name == syscall.SO_BROADCAST:
+		v = b(o.GetBroadcast())
+	case level == solSocket && name == syscall.SO_RCVBUF:
+		v = int32(o.GetReceiveBufferSize())
+	case level == solSocket && name == syscall.SO_SNDBUF:
+		v = int32(o.GetSendBufferSize())
+	case level == solSocket && name == syscall.SO_ACCEPTCONN:
+		v = b(o.GetAcceptConn())
+	case level == solTCP && name == syscall.TCP_NODELAY:
+		v = b(!o.GetDelayOption())
+	case level == solIPv6 && name == syscall.IPV6_V6ONLY:
+		v = b(o.GetV6Only())
+	default:
+		return -int64(syscall.ENOPROTOOPT)
+	}
+	st32(valp, uint32(v))
+	st32(lenp, 4)
+	return 0
+}
+
+// readAddr decodes a sockaddr_in or sockaddr_in6 from the program.
+func (so *sock) readAddr(p, n uint64) (tcpip.FullAddress, syscall.Errno) {
+	if n < 2 {
+		return tcpip.FullAddress{}, syscall.EINVAL
+	}
+	b := mem(p, n)
+	fam := uint64(binary.LittleEndian.Uint16(b))
+	port := binary.BigEndian.Uint16(b[2:])
+	switch {
+	case fam == syscall.AF_INET && n >= 16:
+		if so.family == syscall.AF_INET6 {
+			// Linux refuses AF_INET addresses on AF_INET6 sockets.
+			return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
+		}
+		a := tcpip.AddrFrom4Slice(b[4:8])
+		if a.Unspecified() {
+			a = tcpip.Address{}
+		}
+		return tcpip.FullAddress{Addr: a, Port: port}, 0
+	case fam == syscall.AF_INET6 && n >= 24:
+		if so.family != syscall.AF_INET6 {
+			return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
+		}
+		a := tcpip.AddrFrom16Slice(b[8:24])
+		if a.Unspecified() {
+			a = tcpip.Address{}
+		}
+		var nic tcpip.NICID
+		if n >= 28 {
+			nic = tcpip.NICID(binary.LittleEndian.Uint32(b[24:]))
+		}
+		return tcpip.FullAddress{Addr: a, Port: port, NIC: nic}, 0
+	case fam == syscall.AF_UNSPEC:
+		return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
+	}
+	return tcpip.FullAddress{}, syscall.EINVAL
+}
+
+// writeAddr encodes addr for the program (sockaddr buffer at p, its
+// length at lenp, truncated as Linux does).
+func (so *sock) writeAddr(addr tcpip.FullAddress, p, lenp uint64) int64 {
+	if lenp == 0 {
+		return 0
+	}
+	var sa [28]byte
+	size := 16
+	if so.family == syscall.AF_INET6 {
+		size = 28
+		binary.LittleEndian.PutUint16(sa[:], syscall.AF_INET6)
+		binary.BigEndian.PutUint16(sa[2:], addr.Port)
+		switch addr.Addr.Len() {
+		case 4:
+			sa[18], sa[19] = 0xff, 0xff
+			a := addr.Addr.As4()
+			copy(sa[20:], a[:])
+		case 16:
+			a := addr.Addr.As16()
+			copy(sa[8:], a[:])
+		}
+	} else {
+		binary.LittleEndian.PutUint16(sa[:], syscall.AF_INET)
+		binary.BigEndian.PutUint16(sa[2:], addr.Port)
+		if addr.Addr.Len() == 4 {
+			a := addr.Addr.As4()
+			copy(sa[4:], a[:])
+		}
+	}
+	room := uint64(ld32(lenp))
+	copy(mem(p, min(room, uint64(size))), sa[:size])
+	st32(lenp, uint32(size))
+	return 0
+}
+
+// errnoOf maps a netstack error to a negative errno (0 for nil).
+func errnoOf(err tcpip.Error) int64 {
+	if err == nil {
+		return 0
+	}
+	var e syscall.Errno
+	switch err.(type) {
+	case *tcpip.ErrWouldBlock:
+		e = syscall.EAGAIN
+	case *tcpip.ErrConnectStarted:
+		e = syscall.EINPROGRESS
+	case *tcpip.ErrAlreadyConnecting:
+		e = syscall.EALREADY
+	case *tcpip.ErrAlreadyConnected:
+		e = syscall.EISCONN
+	case *tcpip.ErrAlreadyBound, *tcpip.ErrInvalidEndpointState, *tcpip.ErrInvalidOptionValue, *tcpip.ErrInvalidPortRange:
+		e = syscall.EINVAL
+	case *tcpip.ErrConnectionRefused:
+		e = syscall.ECONNREFUSED
+	case *tcpip.ErrConnectionReset:
+		e = syscall.ECONNRESET
+	case *tcpip.ErrConnectionAborted, *tcpip.ErrAborted:
+		e = syscall.ECONNABORTED
+	case *tcpip.ErrNotConnected:
+		e = syscall.ENOTCONN
+	case *tcpip.ErrClosedForSend:
+		e = syscall.EPIPE
+	case *tcpip.ErrPortInUse, *tcpip.ErrDuplicateAddress:
+		e = syscall.EADDRINUSE
+	case *tcpip.ErrBadLocalAddress, *tcpip.ErrNoPortAvailable:
+		e = syscall.EADDRNOTAVAIL
+	case *tcpip.ErrNetworkUnreachable, *tcpip.ErrNoNet:
+		e = syscall.ENETUNREACH
+	case *tcpip.ErrHostUnreachable, *tcpip.ErrHostDown:
+		e = syscall.EHOSTUNREACH
+	case *tcpip.ErrTimeout:
+		e = syscall.ETIMEDOUT
+	case *tcpip.ErrUnknownProtocolOption:
+		e = syscall.ENOPROTOOPT
+	case *tcpip.ErrNotSupported, *tcpip.ErrQueueSizeNotSupported:
+		e = syscall.EOPNOTSUPP
+	case *tcpip.ErrMessageTooLong:
+		e = syscall.EMSGSIZE
+	case *tcpip.ErrDestinationRequired:
+		e = syscall.EDESTADDRREQ
+	case *tcpip.ErrBadAddress:
+		e = syscall.EFAULT
+	case *tcpip.ErrAddressFamilyNotSupported:
+		e = syscall.EAFNOSUPPORT
+	case *tcpip.ErrNoBufferSpace:
+		e = syscall.ENOBUFS
+	case *tcpip.ErrBroadcastDisabled, *tcpip.ErrNotPermitted:
+		e = syscall.EACCES
+	case *tcpip.ErrClosedForReceive:
+		return 0
+	default:
+		e = syscall.EINVAL
+	}
+	return -int64(e)
+}
+
+// The program's memory, which the kernel checked and mapped before
+// forwarding the call (the calling thread is blocked meanwhile).
+
+type iovec []struct{ p, n uint64 }
+
+func iovecs(p, cnt uint64) iovec {
+	v := make(iovec, cnt)
+	for i := range v {
+		v[i].p, v[i].n = ld64(p+16*uint64(i)), ld64(p+16*uint64(i)+8)
+	}
+	return v
+}
+
+func mem(p, n uint64) []byte {
+	return kernel.Mem(uintptr(p), uintptr(n))
+}
+
+func ld64(p uint64) uint64    { return binary.LittleEndian.Uint64(mem(p, 8)) }
+func ld32(p uint64) uint32    { return binary.LittleEndian.Uint32(mem(p, 4)) }
+func st64(p uint64, v uint64) { binary.LittleEndian.PutUint64(mem(p, 8), v) }
+func st32(p uint64, v uint32) { binary.LittleEndian.PutUint32(mem(p, 4), v) }
+
+// iovWriter writes into the program's buffers.
+type iovWriter struct {
+	iov iovec
+}
+
+func (w *iovWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 && len(w.iov) > 0 {
+		v := &w.iov[0]
+		k := copy(mem(v.p, v.n), b)
+		b = b[k:]
+		n += k
+		v.p += uint64(k)
+		v.n -= uint64(k)
+		if v.n == 0 {
+			w.iov = w.iov[1:]
+		}
+	}
+	if len(b) > 0 {
+		return n, io.ErrShortWrite
+	}
+	return n, nil
+}
+
+// iovReader reads from the program's buffers (a tcpip.Payloader).
+type iovReader struct {
+	iov  iovec
+	left int
+}
+
+func (r *iovReader) Len() int { return r.left }
+
+func (r *iovReader) Read(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 && len(r.iov) > 0 {
+		v := &r.iov[0]
+		k := copy(b, mem(v.p, v.n))
+		b = b[k:]
+		n += k
+		r.left -= k
+		v.p += uint64(k)
+		v.n -= uint64(k)
+		if v.n == 0 {
+			r.iov = r.iov[1:]
+		}
+	}
+	if n == 0 && len(r.iov) == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Linux system call numbers the server sees.
+const (
+	sysRead        = 0
+	sysWrite       = 1
+	sysClose       = 3
+	sysReadv       = 19
+	sysWritev      = 20
+	sysSocket      = 41
+	sysConnect     = 42
+	sysAccept      = 43
+	sysSendto      = 44
+	sysRecvfrom    = 45
+	sysSendmsg     = 46
+	sysRecvmsg     = 47
+	sysShutdown    = 48
+	sysBind        = 49
+	sysListen      = 50
+	sysGetsockname = 51
+	sysGetpeername = 52
+	sysSetsockopt  = 54
+	sysGetsockopt  = 55
+	sysAccept4     = 288
+)
