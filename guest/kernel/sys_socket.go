@@ -22,6 +22,8 @@ const (
 	sysSetsockopt  = 54
 	sysGetsockopt  = 55
 	sysAccept4     = 288
+	sysSplice      = 275
+	sysSendfile    = 40
 
 	eNOTSOCK      = 88
 	eAFNOSUPPORT  = 97
@@ -46,6 +48,11 @@ func sysSocketImpl(t *thread) int64 {
 	}
 	return newSvcFD(SvcNet, r, typ&sockCloexec != 0, typ&sockNonblock != 0)
 }
+
+// sysEinvalImpl fails with EINVAL: splice(2) and sendfile(2), which Go's
+// net and os try first and abandon for a plain copy on EINVAL ("not
+// supported for this kind of file"); ENOSYS would count as a failure.
+func sysEinvalImpl(t *thread) int64 { return -eINVAL }
 
 // sysSocketpairImpl implements socketpair(2): there are no Unix sockets.
 func sysSocketpairImpl(t *thread) int64 { return -eAFNOSUPPORT }

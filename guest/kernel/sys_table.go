@@ -204,6 +204,8 @@ var sysTable = [...]sysFunc{
 	sysRenameat2:      sysRenameatImpl,
 	sysSocket:         sysSocketImpl,
 	sysSocketpair:     sysSocketpairImpl,
+	sysSplice:         sysEinvalImpl,
+	sysSendfile:       sysEinvalImpl,
 	sysReadv:          sysReadvImpl,
 	sysConnect:        sysSockCallImpl,
 	sysAccept:         sysSockCallImpl,
