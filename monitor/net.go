@@ -26,6 +26,11 @@ type NetConfig struct {
 	Netd string
 	// Log receives the device's and daemon's diagnostics (nil: none).
 	Log io.Writer
+	// IP is the guest's static address for Mode "tap" (zero: none; the
+	// user network always uses netconf.User).
+	IP netconf.IPConfig
+	// MAC is the device's address (nil: the backend's default, or random).
+	MAC []byte
 }
 
 // setupNet creates the devices of cfg on a bus over guest RAM and returns
@@ -52,7 +57,13 @@ func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, func() error, err
 			return nil, "", nil, err
 		}
 		be = t
+		if cfg.IP.Addr != ([4]byte{}) {
+			cmdline = append(cmdline, cfg.IP.Cmdline())
+		}
 	case "user":
+		if cfg.IP.Addr != ([4]byte{}) {
+			return nil, "", nil, fmt.Errorf("the user network gives the guest %s: ip= works with --net tap=NAME", netconf.GuestIP)
+		}
 		var fwds []vnet.PortForward
 		for _, s := range cfg.Forwards {
 			f, err := vnet.ParsePortForward(s)
@@ -72,7 +83,7 @@ func setupNet(cfg NetConfig, mem []byte) (*virtio.Bus, string, func() error, err
 	default:
 		return nil, "", nil, fmt.Errorf("--net %q: use none, user or tap=NAME", cfg.Mode)
 	}
-	dev, err := vnet.New(vnet.Config{Backend: be, OnError: func(err error) {
+	dev, err := vnet.New(vnet.Config{Backend: be, MAC: cfg.MAC, OnError: func(err error) {
 		if cfg.Log != nil {
 			fmt.Fprintf(cfg.Log, "brique: net: %v\n", err)
 		}

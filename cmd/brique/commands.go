@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -120,7 +122,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits and guest memory use on exit")
 	seccomp := fs.Bool("seccomp", true, "confine the monitor to the system calls a running VM needs (seccomp filter)")
 	rootfs := fs.String("rootfs", "", "when building PKG: embed the tree at `DIR` as the guest's root file system")
-	netMode := fs.String("net", "", "network: none, user (no privileges; default with -p) or tap=NAME (a host TAP interface)")
+	netMode := fs.String("net", "", "network: none, user (no privileges; the default for programs that use the network) or tap=NAME (a host TAP interface); settings follow after commas: `MODE[,mac=MAC][,ip=ADDR/PREFIX,gw=ADDR,dns=ADDR]` (ip, gw, dns: tap only)")
 	var publish envFlag
 	fs.Var(&publishFlag{&publish}, "p", "publish a guest port on the host: `[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]` (repeatable; user network)")
 	fs.Var(&publishFlag{&publish}, "publish", "same as -p")
@@ -141,6 +143,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	defer cleanup()
 
+	if *netMode == "" && slices.Contains(img.Meta.Bricks, "net") {
+		// A program that uses the network gets the user network by
+		// default (no privileges needed; --net none to go without).
+		*netMode = "user"
+	}
+	netCfg, err := netConfig(*netMode, publish, rf.debug, stderr)
+	if err != nil {
+		return 0, err
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -160,7 +171,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		Debug:     rf.debug,
 		Signals:   sigs,
 		Seccomp:   *seccomp,
-		Net:       netConfig(*netMode, publish, rf.debug, stderr),
+		Net:       netCfg,
 	})
 	if err != nil {
 		return 0, err
@@ -371,8 +382,11 @@ func (p *publishFlag) Set(s string) error {
 	return nil
 }
 
-// netConfig turns --net and -p into the monitor's configuration.
-func netConfig(mode string, publish []string, debug bool, stderr io.Writer) monitor.NetConfig {
+// netConfig turns --net and -p into the monitor's configuration. --net
+// is none, user or tap=NAME, followed by comma-separated settings:
+// mac=MAC (both), ip=ADDR/PREFIX, gw=ADDR and dns=ADDR (tap).
+func netConfig(mode string, publish []string, debug bool, stderr io.Writer) (monitor.NetConfig, error) {
+	mode, opts, _ := strings.Cut(mode, ",")
 	c := monitor.NetConfig{Mode: mode, Forwards: publish}
 	if name, ok := strings.CutPrefix(mode, "tap="); ok {
 		c.Mode, c.TAP = "tap", name
@@ -380,13 +394,76 @@ func netConfig(mode string, publish []string, debug bool, stderr io.Writer) moni
 	if c.Mode == "" && len(publish) > 0 {
 		c.Mode = "user"
 	}
+	if opts != "" {
+		if c.Mode != "tap" && c.Mode != "user" {
+			return c, usagef("--net %s takes no settings", mode)
+		}
+		for _, o := range strings.Split(opts, ",") {
+			k, v, _ := strings.Cut(o, "=")
+			var err error
+			switch k {
+			case "mac":
+				c.MAC, err = parseMAC(v)
+			case "ip":
+				var p netip.Prefix
+				p, err = netip.ParsePrefix(v)
+				if err == nil && !p.Addr().Is4() {
+					err = fmt.Errorf("only IPv4 addresses are configured this way")
+				}
+				if err == nil {
+					c.IP.Addr, c.IP.PrefixLen = p.Addr().As4(), p.Bits()
+				}
+			case "gw", "dns":
+				var a netip.Addr
+				a, err = netip.ParseAddr(v)
+				if err == nil && !a.Is4() {
+					err = fmt.Errorf("not an IPv4 address")
+				}
+				if k == "gw" {
+					c.IP.Gateway = a.As4()
+				} else {
+					c.IP.DNS = a.As4()
+				}
+			default:
+				return c, usagef("--net: unknown setting %q (mac=, ip=, gw=, dns=)", k)
+			}
+			if err != nil {
+				return c, usagef("--net %s=%s: %v", k, v, err)
+			}
+		}
+		if c.IP.Addr == ([4]byte{}) && (c.IP.Gateway != ([4]byte{}) || c.IP.DNS != ([4]byte{})) {
+			return c, usagef("--net: gw= and dns= need ip=ADDR/PREFIX")
+		}
+	}
 	if c.Mode == "user" {
 		c.Netd = netdPath(stderr)
 	}
 	if debug {
 		c.Log = stderr
 	}
-	return c
+	return c, nil
+}
+
+// parseMAC parses a unicast Ethernet address, aa:bb:cc:dd:ee:ff. (Package
+// net has ParseMAC, but importing net would link the cgo resolver, whose
+// threads the monitor's seccomp filter does not allow.)
+func parseMAC(s string) ([]byte, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 {
+		return nil, fmt.Errorf("want six hexadecimal bytes, aa:bb:cc:dd:ee:ff")
+	}
+	mac := make([]byte, 6)
+	for i, p := range parts {
+		v, err := strconv.ParseUint(p, 16, 8)
+		if err != nil || len(p) != 2 {
+			return nil, fmt.Errorf("want six hexadecimal bytes, aa:bb:cc:dd:ee:ff")
+		}
+		mac[i] = byte(v)
+	}
+	if mac[0]&1 != 0 {
+		return nil, fmt.Errorf("a multicast address cannot be a device's address")
+	}
+	return mac, nil
 }
 
 // netdPath finds brique-netd (vnet.FindNetd); when it is missing and brique
