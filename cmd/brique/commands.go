@@ -484,7 +484,12 @@ func netdPath(stderr io.Writer) string {
 	}
 	p := filepath.Join(cache, "brique", "bin", vnet.NetdName)
 	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-		return p // built by an earlier run (delete it to rebuild)
+		// Built by an earlier run: keep it unless this brique is newer
+		// (the sources changed since).
+		self, err := os.Executable()
+		if sst, serr := os.Stat(self); err != nil || serr != nil || !sst.ModTime().After(st.ModTime()) {
+			return p
+		}
 	}
 	fmt.Fprintf(stderr, "brique: building %s into %s\n", vnet.NetdName, p)
 	cmd := exec.Command("go", "build", "-o", p, "./cmd/brique-netd")

@@ -30,6 +30,11 @@ const (
 	GatewayMAC = "5a:94:ef:e4:0c:dd"
 	GuestMAC   = "5a:94:ef:e4:0c:ee" // the device's MAC in user mode
 	MTU        = 1500
+
+	// DNSZone is answered by the gateway's DNS server: HostName is the
+	// host's loopback (HostIP), "gateway." + DNSZone the gateway.
+	DNSZone  = "brique.internal."
+	HostName = "host.brique.internal"
 )
 
 // The same addresses as bytes.

@@ -92,6 +92,16 @@ func New(cfg Config) (*Network, error) {
 		NAT:               map[string]string{netconf.HostIP: "127.0.0.1"},
 		GatewayVirtualIPs: []string{netconf.HostIP},
 		Protocol:          types.BessProtocol,
+		// Names the guest can resolve through the gateway's DNS server
+		// without any outside network: host.brique.internal is the
+		// host's loopback (NAT), gateway.brique.internal the gateway.
+		DNS: []types.Zone{{
+			Name: netconf.DNSZone,
+			Records: []types.Record{
+				{Name: "host", IP: stdnet.ParseIP(netconf.HostIP)},
+				{Name: "gateway", IP: stdnet.ParseIP(netconf.GatewayIP)},
+			},
+		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("user-mode network: %w", err)
