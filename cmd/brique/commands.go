@@ -111,10 +111,15 @@ type runFlags struct {
 	stats bool
 }
 
+// NetDefaultMemoryMiB is the default guest RAM of programs that use the
+// network (gVisor's TCP buffers; guest RAM the program does not touch costs
+// the host nothing).
+const NetDefaultMemoryMiB = 128
+
 func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlags("run", "run [-m SIZE] [-e KEY=VALUE]... IMAGE|PKG [-- ARGS...]", stderr)
 	var rf runFlags
-	fs.Var(&rf.mem, "m", fmt.Sprintf("guest memory `SIZE` (e.g. 16M, 1G; default %dM)", monitor.DefaultMemoryMiB))
+	fs.Var(&rf.mem, "m", fmt.Sprintf("guest memory `SIZE` (e.g. 16M, 1G; default %dM, %dM for programs that use the network)", monitor.DefaultMemoryMiB, NetDefaultMemoryMiB))
 	fs.Var(&rf.mem, "memory", "same as -m")
 	fs.Var(&rf.env, "e", "set environment variable `KEY=VALUE` in the guest (repeatable)")
 	fs.Var(&rf.env, "env", "same as -e")
@@ -143,17 +148,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	defer cleanup()
 
-	if *netMode == "" && slices.Contains(img.Meta.Bricks, "net") {
+	if slices.Contains(img.Meta.Bricks, "net") {
 		// A program that uses the network gets the user network by
-		// default (no privileges needed; --net none to go without).
-		*netMode = "user"
+		// default (no privileges needed; --net none to go without), and
+		// room for the network stack's buffers.
+		if *netMode == "" {
+			*netMode = "user"
+		}
+		if rf.mem.mib == 0 {
+			rf.mem.mib = NetDefaultMemoryMiB
+		}
 	}
 	netCfg, err := netConfig(*netMode, publish, rf.debug, stderr)
 	if err != nil {
 		return 0, err
 	}
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 	name := strings.TrimSuffix(filepath.Base(target), ".img")
 	var status *os.File

@@ -10,6 +10,9 @@ import "brique.dev/brique/abi"
 var (
 	haltArgs [abi.HaltSize / 8]uint64
 	nextTID  int64 = 2
+
+	// handoff is the thread schedule should try first (-1: none).
+	handoff = -1
 )
 
 // blockedRet is returned by a system call handler that put its thread to
@@ -75,6 +78,14 @@ func schedule(rotate bool) {
 		start := cur
 		if rotate {
 			start = cur + 1
+		}
+		// A forwarded system call hands the vCPU straight to the service
+		// thread and back (service.go).
+		if h := handoff; h >= 0 {
+			handoff = -1
+			if s := threads[h].state; s == thRunnable || s == thWoken {
+				start = h
+			}
 		}
 		for k := 0; k < maxThreads; k++ {
 			i := (start + k) % maxThreads

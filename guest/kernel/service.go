@@ -27,6 +27,16 @@ const (
 	// SysSvcReady(svc, obj, events) sets the readiness (epoll bits) of
 	// object obj and wakes whoever waits on it.
 	SysSvcReady = 504
+	// SysSvcAlloc(svc) reserves an object number (for a connection that
+	// accept creates), or returns -ENFILE.
+	SysSvcAlloc = 505
+	// SysSvcAddr(svc, obj, which, addr, len) records a socket's local
+	// (which = 0) or peer (1) address, a sockaddr of at most 28 bytes
+	// (len 0: none), with which the kernel answers getsockname and
+	// getpeername itself: Go makes those calls, and socket, without
+	// releasing its P (RawSyscall), so they must not wait for the service
+	// thread (the garbage collector would wait for them forever).
+	SysSvcAddr = 506
 )
 
 // Services.
@@ -78,17 +88,30 @@ const (
 )
 
 type svcObject struct {
-	events uint32
-	gen    uint64
+	used          bool
+	events        uint32
+	gen           uint64
+	llen, rlen    uint8
+	local, remote [28]byte // sockaddrs (SysSvcAddr)
+}
+
+// svcAsync is a request nobody waits for: the creation of a socket, the
+// close of its last descriptor.
+type svcAsync struct {
+	nr   uint64
+	args [3]uint64
+	obj  int32
 }
 
 type service struct {
 	registered bool
 	// Queue of thread indices (each thread has at most one request).
-	q          [maxThreads]int32
-	qhead, qn  int
-	closes     [MaxSvcObjects]int32 // objects to close, nobody waits
-	chead, cn  int
+	q         [maxThreads]int32
+	qhead, qn int
+	// Asynchronous requests, served before the queue (they come first:
+	// a socket is created before anyone can use it).
+	async      [2 * MaxSvcObjects]svcAsync
+	ahead, an  int
 	objs       [MaxSvcObjects]svcObject
 	nForwarded uint64
 }
@@ -130,26 +153,32 @@ func sysSvcWaitImpl(t *thread) int64 {
 			return -eFAULT
 		}
 	}
-	if s.qn == 0 && s.cn == 0 {
+	if s.qn == 0 && s.an == 0 {
 		if t.restart && t.interrupt {
 			return -eINTR
 		}
 		return block(t, waitSvcNext, uintptr(svc), 0)
 	}
 	memclr(req, svcReqSize)
-	if s.cn > 0 { // closes first: their object numbers get reused
-		obj := s.closes[s.chead]
-		s.chead = (s.chead + 1) % len(s.closes)
-		s.cn--
-		store64(req+8, sysClose)
-		store64(req+64, uint64(obj))
+	if s.an > 0 {
+		a := &s.async[s.ahead]
+		s.ahead = (s.ahead + 1) % len(s.async)
+		s.an--
+		store64(req+8, a.nr)
+		store64(req+16, a.args[0])
+		store64(req+24, a.args[1])
+		store64(req+32, a.args[2])
+		store64(req+64, uint64(a.obj))
+		if a.nr == sysClose {
+			s.objs[a.obj].used = false // the number can be reused
+		}
 		return 1
 	}
 	idx := s.q[s.qhead]
 	s.qhead = (s.qhead + 1) % len(s.q)
 	s.qn--
 	w := &threads[idx]
-	store64(req, uint64(w.tid)<<8|uint64(idx)+1)
+	store64(req, uint64(w.tid)<<16|uint64(idx)+1)
 	store64(req+8, w.regs.rax)
 	store64(req+16, w.regs.rdi)
 	store64(req+24, w.regs.rsi)
@@ -164,17 +193,18 @@ func sysSvcWaitImpl(t *thread) int64 {
 
 // svcComplete hands result to the thread named by handle.
 func svcComplete(h uint64, result int64) int64 {
-	idx := (h - 1) & 0xff
+	idx := (h - 1) & 0xffff
 	if idx >= maxThreads {
 		return -eINVAL
 	}
 	w := &threads[idx]
-	if w.state == thFree || uint64(w.tid) != (h-1)>>8 || w.svcState != svcQueued {
+	if w.state == thFree || uint64(w.tid) != (h-1)>>16 || w.svcState != svcQueued {
 		return -eINVAL
 	}
 	w.svcState = svcDone
 	w.svcResult = result
 	wake(w)
+	handoff = int(idx)
 	return 0
 }
 
@@ -270,6 +300,7 @@ func svcWakeServer(svc int) {
 		w := &threads[i]
 		if w.state == thBlocked && w.wait == waitSvcNext && w.waitAddr == uintptr(svc) {
 			wake(w)
+			handoff = i
 			return
 		}
 	}
@@ -279,14 +310,62 @@ func svcWakeServer(svc int) {
 // gone.
 func svcClosed(d *fdesc) {
 	svc, obj := svcOf(d)
+	svcPost(svc, svcAsync{nr: sysClose, obj: obj})
+	o := &services[svc].objs[obj]
+	o.events, o.llen, o.rlen = 0, 0, 0
+	o.gen++
+}
+
+func svcPost(svc int, a svcAsync) {
 	s := &services[svc]
-	if s.cn == len(s.closes) {
-		return // cannot happen: at most one close per object
+	if s.an == len(s.async) {
+		return // cannot happen: at most one creation and one close per object
 	}
-	s.closes[(s.chead+s.cn)%len(s.closes)] = obj
-	s.cn++
-	s.objs[obj] = svcObject{gen: s.objs[obj].gen + 1}
+	s.async[(s.ahead+s.an)%len(s.async)] = a
+	s.an++
 	svcWakeServer(svc)
+}
+
+// svcAlloc reserves an object number of svc, or returns -1.
+func svcAlloc(svc int) int32 {
+	s := &services[svc]
+	for i := range s.objs {
+		if o := &s.objs[i]; !o.used {
+			o.used = true
+			o.events, o.llen, o.rlen = 0, 0, 0
+			o.gen++
+			return int32(i)
+		}
+	}
+	return -1
+}
+
+// sysSvcAllocImpl implements SysSvcAlloc.
+func sysSvcAllocImpl(t *thread) int64 {
+	if t.regs.rdi >= numSvcs {
+		return -eINVAL
+	}
+	if id := svcAlloc(int(t.regs.rdi)); id >= 0 {
+		return int64(id)
+	}
+	return -eNFILE
+}
+
+// sysSvcAddrImpl implements SysSvcAddr.
+func sysSvcAddrImpl(t *thread) int64 {
+	svc, obj, which, p, n := t.regs.rdi, t.regs.rsi, t.regs.rdx, uintptr(t.regs.r10), uintptr(t.regs.r8)
+	if svc >= numSvcs || obj >= MaxSvcObjects || which > 1 || n > 28 || !userPrepare(p, n, false) {
+		return -eINVAL
+	}
+	o := &services[svc].objs[obj]
+	if which == 0 {
+		copy(o.local[:], mem(p, n))
+		o.llen = uint8(n)
+	} else {
+		copy(o.remote[:], mem(p, n))
+		o.rlen = uint8(n)
+	}
+	return 0
 }
 
 // svcBlocks reports whether a call waits for readiness on a blocking
@@ -321,4 +400,22 @@ func newSvcFD(svc int, obj int64, cloexec, nonblock bool) int64 {
 		svcClosed(&d)
 	}
 	return fd
+}
+
+// sockName answers getsockname (peer false) and getpeername from the
+// addresses the service recorded.
+func sockName(d *fdesc, peer bool, p, lenp uintptr) int64 {
+	svc, obj := svcOf(d)
+	o := &services[svc].objs[obj]
+	a, n := o.local[:], uintptr(o.llen)
+	if peer {
+		a, n = o.remote[:], uintptr(o.rlen)
+		if n == 0 {
+			return -eNOTCONN
+		}
+	}
+	room := uintptr(load32(lenp))
+	copy(mem(p, room), a[:n])
+	store32(lenp, uint32(n))
+	return 0
 }

@@ -29,7 +29,7 @@ const (
 )
 
 const (
-	maxThreads = 128
+	maxThreads = 512
 )
 
 // thread is one Linux thread (a Go M). It lives in the static table threads;

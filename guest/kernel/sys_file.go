@@ -55,7 +55,8 @@ func Cmdline() string {
 	if off == 0 || n == 0 || off+n > abi.BootInfoSize {
 		return ""
 	}
-	return string(mem(abi.BootInfoAddr+off, n))
+	b := mem(abi.BootInfoAddr+off, n)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // SetRootFS installs the embedded root file system; the generated package

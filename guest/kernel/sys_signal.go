@@ -190,10 +190,12 @@ func signalThread(tid int64, sig int) int64 {
 
 // post makes sig pending on d; a blocked thread that does not block the
 // signal is interrupted (its call returns EINTR), as Linux does, except
-// for SIGURG which Go only uses to preempt running code.
+// for SIGURG which Go only uses to preempt running code. A service thread
+// waiting for requests holds its P (SysSvcWait is a raw system call), so
+// Go's preemption must reach it there too.
 func post(d *thread, sig int) {
 	d.sigpending |= sigBit(sig)
-	if d.state == thBlocked && d.sigmask&sigBit(sig) == 0 && sig != sigURG {
+	if d.state == thBlocked && d.sigmask&sigBit(sig) == 0 && (sig != sigURG || d.wait == waitSvcNext) {
 		d.interrupt = true
 		wake(d)
 	}

@@ -25,28 +25,69 @@ const (
 	sysSplice      = 275
 	sysSendfile    = 40
 
-	eNOTSOCK      = 88
-	eAFNOSUPPORT  = 97
-	eINPROGRESS   = 115
-	sockNonblock  = oNonblock
-	sockCloexec   = oCloexec
-	afInet        = 2
-	afInet6       = 10
-	sockaddrLimit = 128
+	eNOTSOCK        = 88
+	ePROTONOSUPPORT = 93
+	eSOCKTNOSUPPORT = 94
+	eNOTCONN        = 107
+	eNFILE          = 23
+	sockStream      = 1
+	sockDgram       = 2
+	ipprotoTCP      = 6
+	ipprotoUDP      = 17
+	ipprotoICMP     = 1
+	ipprotoICMPv6   = 58
+	eAFNOSUPPORT    = 97
+	eINPROGRESS     = 115
+	sockNonblock    = oNonblock
+	sockCloexec     = oCloexec
+	afInet          = 2
+	afInet6         = 10
+	sockaddrLimit   = 128
 )
 
-// sysSocketImpl implements socket(2) for AF_INET and AF_INET6 when the
-// network brick is linked in.
+// sysSocketImpl implements socket(2) for TCP, UDP and ICMP over IPv4 and
+// IPv6 when the network brick is linked in. It does not wait for the
+// service thread (Go calls socket without releasing its P): the kernel
+// numbers the socket and queues its creation, which the service performs
+// before any other request on it.
 func sysSocketImpl(t *thread) int64 {
-	typ := t.regs.rsi
-	if d := t.regs.rdi; d != afInet && d != afInet6 || !services[SvcNet].registered {
+	dom, typ, proto := t.regs.rdi, t.regs.rsi, t.regs.rdx
+	if dom != afInet && dom != afInet6 || !services[SvcNet].registered {
 		return -eAFNOSUPPORT
 	}
-	r := svcForward(t, SvcNet, -1, true)
-	if r == blockedRet {
-		return r
+	if typ&^(0xf|sockNonblock|sockCloexec) != 0 {
+		return -eINVAL
 	}
-	return newSvcFD(SvcNet, r, typ&sockCloexec != 0, typ&sockNonblock != 0)
+	switch st := typ & 0xf; {
+	case st == sockStream && (proto == 0 || proto == ipprotoTCP),
+		st == sockDgram && (proto == 0 || proto == ipprotoUDP),
+		st == sockDgram && dom == afInet && proto == ipprotoICMP,
+		st == sockDgram && dom == afInet6 && proto == ipprotoICMPv6:
+	case st == sockStream || st == sockDgram:
+		return -ePROTONOSUPPORT
+	default:
+		return -eSOCKTNOSUPPORT
+	}
+	id := svcAlloc(SvcNet)
+	if id < 0 {
+		return -eNFILE
+	}
+	o := &services[SvcNet].objs[id]
+	// Unbound: getsockname reports the family and zeros.
+	clear(o.local[:])
+	o.local[0] = byte(dom)
+	o.llen = 16
+	if dom == afInet6 {
+		o.llen = 28
+	}
+	d := fdesc{kind: fdSvc, obj: SvcNet<<svcShift | int(id), cloexec: typ&sockCloexec != 0, nonblock: typ&sockNonblock != 0}
+	fd := allocFD(d, 0)
+	if fd < 0 {
+		o.used = false
+		return fd
+	}
+	svcPost(SvcNet, svcAsync{nr: sysSocket, args: [3]uint64{dom, typ, proto}, obj: id})
+	return fd
 }
 
 // sysEinvalImpl fails with EINVAL: splice(2) and sendfile(2), which Go's
@@ -69,6 +110,13 @@ func sysSockCallImpl(t *thread) int64 {
 	}
 	if !t.restart && !sockArgsOK(t) {
 		return -eFAULT
+	}
+	switch t.regs.rax {
+	case sysGetsockname, sysGetpeername:
+		if t.regs.rdx == 0 {
+			return -eFAULT
+		}
+		return sockName(d, t.regs.rax == sysGetpeername, uintptr(t.regs.rsi), uintptr(t.regs.rdx))
 	}
 	svc, obj := svcOf(d)
 	r := svcForward(t, svc, obj, d.nonblock)

@@ -224,6 +224,8 @@ var sysTable = [...]sysFunc{
 	SysSvcRegister:    sysSvcRegisterImpl,
 	SysSvcWait:        sysSvcWaitImpl,
 	SysSvcReady:       sysSvcReadyImpl,
+	SysSvcAlloc:       sysSvcAllocImpl,
+	SysSvcAddr:        sysSvcAddrImpl,
 }
 
 // sysNames names a few calls for the ENOSYS log.

@@ -25,8 +25,7 @@ import (
 // on netstack (the kernel turns EAGAIN into a wait on blocking sockets).
 type server struct {
 	stack *stack.Stack
-	socks []*sock // by object number
-	free  []int32
+	socks [kernel.MaxSvcObjects]*sock // by object number (the kernel's)
 }
 
 type sock struct {
@@ -36,8 +35,8 @@ type sock struct {
 	ep     tcpip.Endpoint
 	wq     *waiter.Queue
 	entry  waiter.Entry
-	// Last error reported by a failed connect, for SO_ERROR.
-	soError syscall.Errno
+	// err: the endpoint could not be created; every call fails with it.
+	err syscall.Errno
 }
 
 const (
@@ -52,15 +51,23 @@ const (
 	allEvents = waiter.EventIn | waiter.EventOut | waiter.EventErr | waiter.EventHUp | waiter.EventRdHUp
 )
 
+// serve runs the service loop. It waits for requests in a raw system call,
+// keeping its P: a request is then served as soon as the kernel switches to
+// this thread, without waiting for the Go scheduler to find it a P (the
+// calling goroutine's P sits in its system call). The program keeps the
+// other P (the builder sets GOMAXPROCS to 2). The kernel interrupts the
+// wait for Go's preemption signal, and the loop then yields, so that
+// stop-the-world and stack scans never wait for it.
 func (s *server) serve() {
 	runtime.LockOSThread()
 	req := new(kernel.SvcRequest)
 	var handle uint64
 	var result int64
 	for {
-		_, _, e := syscall.Syscall6(kernel.SysSvcWait, kernel.SvcNet, uintptr(unsafe.Pointer(req)), uintptr(handle), uintptr(result), 0, 0)
+		_, _, e := syscall.RawSyscall6(kernel.SysSvcWait, kernel.SvcNet, uintptr(unsafe.Pointer(req)), uintptr(handle), uintptr(result), 0, 0)
+		handle, result = 0, 0
 		if e != 0 {
-			handle, result = 0, 0
+			runtime.Gosched()
 			continue
 		}
 		handle = req.Handle
@@ -79,20 +86,47 @@ func (so *sock) report(refresh bool) {
 
 func (s *server) do(r *kernel.SvcRequest) int64 {
 	a := r.Args
-	if r.NR == sysSocket {
-		return s.socket(a[0], a[1], a[2])
-	}
-	if r.Obj < 0 || int(r.Obj) >= len(s.socks) || s.socks[r.Obj] == nil {
+	if r.Obj < 0 || int(r.Obj) >= len(s.socks) {
 		return -int64(syscall.EBADF)
 	}
+	if r.NR == sysSocket {
+		s.socket(int32(r.Obj), a[0], a[1], a[2])
+		return 0
+	}
 	so := s.socks[r.Obj]
+	if so == nil {
+		return -int64(syscall.EBADF)
+	}
 	if r.NR == sysClose {
 		s.close(so)
 		return 0
 	}
+	if so.err != 0 {
+		return -int64(so.err)
+	}
 	ret := s.call(so, r)
+	switch r.NR {
+	case sysRead, sysWrite, sysReadv, sysWritev, sysRecvfrom, sysRecvmsg:
+	default:
+		so.pushAddrs()
+	}
 	so.report(true)
 	return ret
+}
+
+// pushAddrs gives the kernel the socket's addresses (getsockname,
+// getpeername).
+func (so *sock) pushAddrs() {
+	var b [28]byte
+	if a, err := so.ep.GetLocalAddress(); err == nil {
+		n := so.encodeAddr(a, &b)
+		syscall.RawSyscall6(kernel.SysSvcAddr, kernel.SvcNet, uintptr(so.id), 0, uintptr(unsafe.Pointer(&b[0])), uintptr(n), 0)
+	}
+	n := 0
+	if a, err := so.ep.GetRemoteAddress(); err == nil {
+		n = so.encodeAddr(a, &b)
+	}
+	syscall.RawSyscall6(kernel.SysSvcAddr, kernel.SvcNet, uintptr(so.id), 1, uintptr(unsafe.Pointer(&b[0])), uintptr(n), 0)
 }
 
 func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
@@ -150,18 +184,6 @@ func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 			return -int64(syscall.EINVAL)
 		}
 		return errnoOf(so.ep.Shutdown(f))
-	case sysGetsockname:
-		addr, err := so.ep.GetLocalAddress()
-		if err != nil {
-			return errnoOf(err)
-		}
-		return so.writeAddr(addr, a[1], a[2])
-	case sysGetpeername:
-		addr, err := so.ep.GetRemoteAddress()
-		if err != nil {
-			return errnoOf(err)
-		}
-		return so.writeAddr(addr, a[1], a[2])
 	case sysSetsockopt:
 		return so.setsockopt(a[1], a[2], a[3], a[4])
 	case sysGetsockopt:
@@ -170,62 +192,49 @@ func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 	return -int64(syscall.ENOSYS)
 }
 
-func (s *server) socket(domain, typ, proto uint64) int64 {
-	var np tcpip.NetworkProtocolNumber
-	switch domain {
-	case syscall.AF_INET:
-		np = ipv4.ProtocolNumber
-	case syscall.AF_INET6:
+// socket creates the endpoint of object id, which the kernel numbered
+// and already gave the program (it checked the arguments).
+func (s *server) socket(id int32, domain, typ, proto uint64) {
+	so := &sock{id: id, family: domain, typ: typ & 0xf}
+	s.socks[id] = so
+	var np tcpip.NetworkProtocolNumber = ipv4.ProtocolNumber
+	if domain == syscall.AF_INET6 {
 		np = ipv6.ProtocolNumber
-	default:
-		return -int64(syscall.EAFNOSUPPORT)
 	}
 	var tp tcpip.TransportProtocolNumber
-	switch t := typ & 0xf; {
-	case t == sockStream && (proto == 0 || proto == syscall.IPPROTO_TCP):
+	switch {
+	case so.typ == sockStream:
 		tp = tcp.ProtocolNumber
-	case t == sockDgram && (proto == 0 || proto == syscall.IPPROTO_UDP):
-		tp = udp.ProtocolNumber
-	case t == sockDgram && proto == syscall.IPPROTO_ICMP && domain == syscall.AF_INET:
+	case proto == syscall.IPPROTO_ICMP:
 		tp = icmp.ProtocolNumber4
-	case t == sockDgram && proto == syscall.IPPROTO_ICMPV6 && domain == syscall.AF_INET6:
+	case proto == syscall.IPPROTO_ICMPV6:
 		tp = icmp.ProtocolNumber6
 	default:
-		return -int64(syscall.EPROTONOSUPPORT)
+		tp = udp.ProtocolNumber
 	}
-	wq := new(waiter.Queue)
-	ep, err := s.stack.NewEndpoint(tp, np, wq)
+	so.wq = new(waiter.Queue)
+	ep, err := s.stack.NewEndpoint(tp, np, so.wq)
 	if err != nil {
-		return errnoOf(err)
+		so.err = syscall.Errno(-errnoOf(err))
+		return
 	}
-	return s.add(&sock{family: domain, typ: typ & 0xf, ep: ep, wq: wq})
+	so.ep = ep
+	s.watch(so)
 }
 
-// add numbers a new socket and starts reporting its readiness.
-func (s *server) add(so *sock) int64 {
-	if len(s.free) > 0 {
-		so.id = s.free[len(s.free)-1]
-		s.free = s.free[:len(s.free)-1]
-	} else {
-		if len(s.socks) >= kernel.MaxSvcObjects {
-			so.ep.Close()
-			return -int64(syscall.ENFILE)
-		}
-		so.id = int32(len(s.socks))
-		s.socks = append(s.socks, nil)
-	}
-	s.socks[so.id] = so
+// watch starts reporting the readiness of so.
+func (s *server) watch(so *sock) {
 	so.entry = waiter.NewFunctionEntry(allEvents, func(waiter.EventMask) { so.report(false) })
 	so.wq.EventRegister(&so.entry)
 	so.report(false)
-	return int64(so.id)
 }
 
 func (s *server) close(so *sock) {
-	so.wq.EventUnregister(&so.entry)
-	so.ep.Close()
+	if so.ep != nil {
+		so.wq.EventUnregister(&so.entry)
+		so.ep.Close()
+	}
 	s.socks[so.id] = nil
-	s.free = append(s.free, so.id)
 }
 
 func (s *server) accept(so *sock, addrp, lenp uint64) int64 {
@@ -234,12 +243,19 @@ func (s *server) accept(so *sock, addrp, lenp uint64) int64 {
 	if err != nil {
 		return errnoOf(err)
 	}
-	n := &sock{family: so.family, typ: so.typ, ep: ep, wq: wq}
-	id := s.add(n)
-	if id >= 0 && lenp != 0 {
+	id, _, e := syscall.RawSyscall(kernel.SysSvcAlloc, kernel.SvcNet, 0, 0)
+	if e != 0 {
+		ep.Close()
+		return -int64(e)
+	}
+	n := &sock{id: int32(id), family: so.family, typ: so.typ, ep: ep, wq: wq}
+	s.socks[id] = n
+	s.watch(n)
+	n.pushAddrs()
+	if lenp != 0 {
 		n.writeAddr(peer, addrp, lenp)
 	}
-	return id
+	return int64(id)
 }
 
 func (so *sock) connect(addrp, n uint64, retry bool) int64 {
@@ -451,16 +467,10 @@ func (so *sock) readAddr(p, n uint64) (tcpip.FullAddress, syscall.Errno) {
 	return tcpip.FullAddress{}, syscall.EINVAL
 }
 
-// writeAddr encodes addr for the program (sockaddr buffer at p, its
-// length at lenp, truncated as Linux does).
-func (so *sock) writeAddr(addr tcpip.FullAddress, p, lenp uint64) int64 {
-	if lenp == 0 {
-		return 0
-	}
-	var sa [28]byte
-	size := 16
+// encodeAddr encodes addr as the socket's family's sockaddr.
+func (so *sock) encodeAddr(addr tcpip.FullAddress, sa *[28]byte) int {
+	clear(sa[:])
 	if so.family == syscall.AF_INET6 {
-		size = 28
 		binary.LittleEndian.PutUint16(sa[:], syscall.AF_INET6)
 		binary.BigEndian.PutUint16(sa[2:], addr.Port)
 		switch addr.Addr.Len() {
@@ -472,14 +482,25 @@ func (so *sock) writeAddr(addr tcpip.FullAddress, p, lenp uint64) int64 {
 			a := addr.Addr.As16()
 			copy(sa[8:], a[:])
 		}
-	} else {
-		binary.LittleEndian.PutUint16(sa[:], syscall.AF_INET)
-		binary.BigEndian.PutUint16(sa[2:], addr.Port)
-		if addr.Addr.Len() == 4 {
-			a := addr.Addr.As4()
-			copy(sa[4:], a[:])
-		}
+		return 28
 	}
+	binary.LittleEndian.PutUint16(sa[:], syscall.AF_INET)
+	binary.BigEndian.PutUint16(sa[2:], addr.Port)
+	if addr.Addr.Len() == 4 {
+		a := addr.Addr.As4()
+		copy(sa[4:], a[:])
+	}
+	return 16
+}
+
+// writeAddr encodes addr for the program (sockaddr buffer at p, its
+// length at lenp, truncated as Linux does).
+func (so *sock) writeAddr(addr tcpip.FullAddress, p, lenp uint64) int64 {
+	if lenp == 0 {
+		return 0
+	}
+	var sa [28]byte
+	size := so.encodeAddr(addr, &sa)
 	room := uint64(ld32(lenp))
 	copy(mem(p, min(room, uint64(size))), sa[:size])
 	st32(lenp, uint32(size))

@@ -1,0 +1,403 @@
+package main_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bimage "brique.dev/brique/image"
+	"brique.dev/brique/internal/kvmtest"
+	"brique.dev/brique/internal/testutil"
+)
+
+// server is a `brique run` left running in the background.
+type server struct {
+	cmd *exec.Cmd
+	out *testutil.SyncBuffer
+}
+
+// startBrique starts `brique run args...` (prefix: a command to run it
+// under, such as ip netns exec) and waits until its output contains want.
+func startBrique(t *testing.T, prefix []string, want string, args ...string) *server {
+	t.Helper()
+	argv := append(append(prefix, briqueBin, "run"), args...)
+	s := &server{cmd: exec.Command(argv[0], argv[1:]...), out: new(testutil.SyncBuffer)}
+	s.cmd.Env = briqueEnv()
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-done
+	})
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(s.out.String(), want) {
+		select {
+		case <-done:
+			t.Fatalf("brique run exited before printing %q:\n%s", want, s.out)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("brique run did not print %q within a minute:\n%s", want, s.out)
+		}
+	}
+	return s
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("status %s", resp.Status)
+	}
+	return string(b), nil
+}
+
+// TestNetHTTPServerUser: `brique run -p HOSTPORT:8080 examples/httpserver`
+// serves the host through the user network (no privileges involved), for
+// one request and for many concurrent ones.
+func TestNetHTTPServerUser(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	img := exampleImage(t, "httpserver")
+	port := freePort(t)
+	s := startBrique(t, nil, "listening on", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), img)
+	url := fmt.Sprintf("http://127.0.0.1:%d/hello", port)
+	body, err := httpGet(url)
+	if err != nil || !strings.Contains(body, "Hello from Brique! host=brique path=/hello") {
+		t.Fatalf("GET %s: %v\n%s\nbrique output:\n%s", url, err, body, s.out)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			u := fmt.Sprintf("http://127.0.0.1:%d/c%d", port, i)
+			if b, err := httpGet(u); err != nil || !strings.Contains(b, fmt.Sprintf("path=/c%d ", i)) {
+				errs <- fmt.Errorf("GET %s: %v %q", u, err, b)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestNetHTTPClientUser: the guest's HTTP client reaches a server on the
+// host by name (host.brique.internal, through the user network's DNS).
+func TestNetHTTPClientUser(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "served by the host to %s", r.UserAgent())
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	img := exampleImage(t, "httpclient")
+	r := brique(t, "", "run", img, fmt.Sprintf("http://host.brique.internal:%d/x", port))
+	if r.Code != 0 || !strings.Contains(r.Stdout, "200 OK") || !strings.Contains(r.Stdout, "served by the host to Go-http-client") {
+		t.Fatalf("want the host's page\n%s", r)
+	}
+	// Nothing listens there: a clear error and exit 1, no hang.
+	r = brique(t, "", "run", img, fmt.Sprintf("http://host.brique.internal:%d/", freePort(t)))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "connection refused") {
+		t.Fatalf("want connection refused\n%s", r)
+	}
+}
+
+// TestNetTAPHTTP runs the HTTP server on a TAP interface inside a network
+// namespace the test creates (and removes), with a static address, and
+// fetches a page from inside the namespace.
+func TestNetTAPHTTP(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	if os.Geteuid() != 0 {
+		t.Skip("TAP devices and network namespaces need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is not installed")
+	}
+	ns := fmt.Sprintf("brique-http-%d", os.Getpid())
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ipCmd("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ipCmd("-n", ns, "link", "set", "lo", "up")
+	ipCmd("-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
+	ipCmd("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "tap0")
+	ipCmd("-n", ns, "link", "set", "tap0", "up")
+	img := exampleImage(t, "httpserver")
+	s := startBrique(t, []string{"ip", "netns", "exec", ns}, "listening on",
+		"--net", "tap=tap0,ip=10.9.0.2/24,gw=10.9.0.1,mac=52:54:00:12:34:56", img)
+	// The client runs in the namespace: this test binary, re-executed.
+	r := testutil.Cmd{Timeout: time.Minute, Env: append(os.Environ(), "BRIQUE_TEST_GET=http://10.9.0.2:8080/tap")}.Run(t,
+		"ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperGet$")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Hello from Brique! host=brique path=/tap remote=10.9.0.1:") {
+		t.Fatalf("GET through the TAP interface\n%s\nbrique output:\n%s", r, s.out)
+	}
+	// The guest has the MAC address it was given.
+	out, _ := exec.Command("ip", "-n", ns, "neigh", "show", "10.9.0.2").CombinedOutput()
+	if !strings.Contains(string(out), "52:54:00:12:34:56") {
+		t.Errorf("neighbour entry of the guest: %s", out)
+	}
+}
+
+// TestHelperGet is not a test: TestNetTAPHTTP runs it in a namespace.
+func TestHelperGet(t *testing.T) {
+	url := os.Getenv("BRIQUE_TEST_GET")
+	if url == "" {
+		t.Skip("helper for TestNetTAPHTTP")
+	}
+	body, err := httpGet(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Print(body)
+}
+
+// TestNetLoopback runs socket scenarios entirely inside the guest, on its
+// loopback interface (no device): TCP over IPv4 and IPv6 with a large
+// transfer and half-close, many concurrent connections, UDP, connection
+// refused, deadlines, resets, and localhost from /etc/hosts.
+func TestNetLoopback(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	dir := newModule(t, "example.com/loopback", map[string]string{"main.go": loopbackProgram})
+	r := brique(t, dir, "run", "--net", "none", ".")
+	for _, want := range []string{
+		"tcp4 echo 4194304 bytes", "tcp6 echo 4194304 bytes", "concurrent 200 ok",
+		"udp pong", "localhost [127.0.0.1 ::1]", "refused: true", "accept deadline: true",
+		"read deadline: true", "reset: true", "peer gone: EOF", "DONE",
+	} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if t.Failed() || r.Code != 0 {
+		t.Fatalf("loopback scenarios\n%s", r)
+	}
+}
+
+// TestNetBrickOptional: only programs that use package net get the
+// network brick.
+func TestNetBrickOptional(t *testing.T) {
+	for name, want := range map[string]bool{"hello": false, "httpserver": true} {
+		im, err := bimage.Open(exampleImage(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		has := false
+		for _, b := range im.Meta.Bricks {
+			has = has || b == "net"
+		}
+		if has != want {
+			t.Errorf("%s: bricks %v, want net: %v", name, im.Meta.Bricks, want)
+		}
+		syms := 0
+		if s, err := im.File.Symbols(); err == nil {
+			for _, sym := range s {
+				if strings.Contains(sym.Name, "gvisor") {
+					syms++
+				}
+			}
+		}
+		if !want && syms > 0 {
+			t.Errorf("%s links %d gVisor symbols", name, syms)
+		}
+
+	}
+}
+
+const loopbackProgram = `package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func check(what string, err error) {
+	if err != nil {
+		fmt.Println("FAIL", what, err)
+		os.Exit(1)
+	}
+}
+
+func echo(network, addr string) {
+	ln, err := net.Listen(network, addr)
+	check("listen", err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		check("accept", err)
+		io.Copy(c, c) // until the client's half-close
+		c.Close()
+	}()
+	c, err := net.Dial(network, ln.Addr().String())
+	check("dial", err)
+	defer c.Close()
+	msg := make([]byte, 4<<20)
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	go func() {
+		_, err := c.Write(msg)
+		check("write", err)
+		check("close write", c.(*net.TCPConn).CloseWrite())
+	}()
+	b, err := io.ReadAll(c)
+	check("read", err)
+	for i := range b {
+		if b[i] != msg[i] {
+			fmt.Println("FAIL corrupted at", i)
+			os.Exit(1)
+		}
+	}
+	fmt.Println(network, "echo", len(b), "bytes")
+}
+
+func main() {
+	echo("tcp4", "127.0.0.1:0")
+	echo("tcp6", "[::1]:0")
+
+	// Many concurrent connections.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check("listen", err)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	okCount := 0
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				fmt.Println("dial", i, err)
+				return
+			}
+			defer c.Close()
+			msg := fmt.Sprintf("hello %d", i)
+			c.Write([]byte(msg))
+			b := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, b); err == nil && string(b) == msg {
+				mu.Lock()
+				okCount++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	fmt.Println("concurrent", okCount, "ok")
+
+	// UDP.
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	check("udp listen", err)
+	go func() {
+		b := make([]byte, 100)
+		n, a, err := u.ReadFrom(b)
+		check("udp read", err)
+		u.WriteTo(append([]byte("pong:"), b[:n]...), a)
+	}()
+	uc, err := net.Dial("udp", u.LocalAddr().String())
+	check("udp dial", err)
+	uc.Write([]byte("ping"))
+	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 64)
+	n, err := uc.Read(b)
+	check("udp reply", err)
+	if string(b[:n]) == "pong:ping" {
+		fmt.Println("udp pong")
+	}
+
+	addrs, err := net.LookupHost("localhost")
+	check("lookup", err)
+	fmt.Println("localhost", addrs)
+
+	_, err = net.Dial("tcp", "127.0.0.1:1")
+	fmt.Println("refused:", errors.Is(err, syscall.ECONNREFUSED))
+
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	check("listen", err)
+	l2.(*net.TCPListener).SetDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = l2.Accept()
+	fmt.Println("accept deadline:", errors.Is(err, os.ErrDeadlineExceeded))
+
+	// A peer that says nothing: the read deadline fires. Then the server
+	// resets the connection (linger 0): the client sees ECONNRESET.
+	go func() {
+		l2.(*net.TCPListener).SetDeadline(time.Time{})
+		c, err := l2.Accept()
+		check("accept", err)
+		time.Sleep(200 * time.Millisecond)
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}()
+	c, err := net.Dial("tcp", l2.Addr().String())
+	check("dial", err)
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = c.Read(b)
+	fmt.Println("read deadline:", errors.Is(err, os.ErrDeadlineExceeded))
+	c.SetReadDeadline(time.Time{})
+	_, err = c.Read(b)
+	fmt.Println("reset:", errors.Is(err, syscall.ECONNRESET))
+	c.Close()
+
+	// A peer that closes: end of file.
+	go func() {
+		c, err := l2.Accept()
+		check("accept", err)
+		c.Close()
+	}()
+	c, err = net.Dial("tcp", l2.Addr().String())
+	check("dial", err)
+	_, err = c.Read(b)
+	fmt.Println("peer gone:", err)
+	fmt.Println("DONE")
+}
+`
