@@ -46,6 +46,7 @@ func boot() {
 	fdInit()
 	tmpInit()
 	cwdInit()
+	volumesInit()
 
 	fpuInit()
 	t := &threads[0]

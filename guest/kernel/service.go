@@ -58,6 +58,16 @@ type SvcRequest struct {
 	Args   [6]uint64 // its arguments, as the program passed them
 	Obj    int64     // the object behind the descriptor in Args[0], or -1
 	Flags  uint64    // SvcNonblock, SvcRetry
+
+	// Volume calls on paths (volume.go): the call is in its *at form
+	// (NR, Args); Vol is the volume (-1 for calls on a descriptor);
+	// Path[i][:PathLen[i]] is relative to the volume's root when
+	// DirObj[i] is -1, or the program's relative path from directory
+	// object DirObj[i].
+	Vol     int64
+	DirObj  [2]int64
+	PathLen [2]uint64
+	Path    [2][maxPath]byte
 }
 
 // SvcRequest.Flags.
@@ -70,7 +80,7 @@ const (
 	SvcRetry = 2
 )
 
-const svcReqSize = 80 // sizeof(SvcRequest)
+const svcReqSize = 120 + 2*maxPath // sizeof(SvcRequest)
 
 // Wait kinds of forwarded calls.
 const (
@@ -188,6 +198,9 @@ func sysSvcWaitImpl(t *thread) int64 {
 	store64(req+56, w.regs.r9)
 	store64(req+64, uint64(int64(w.svcObj)))
 	store64(req+72, w.svcFlags)
+	if svc == SvcVolume {
+		volFill(w, req)
+	}
 	return 1
 }
 
@@ -382,6 +395,9 @@ func svcBlocks(nr uint64) bool {
 // svcReadiness is readiness() for service descriptors.
 func svcReadiness(d *fdesc) (uint32, uint64) {
 	svc, obj := svcOf(d)
+	if svc == SvcVolume {
+		return epollIn | epollOut, 0 // files are always ready
+	}
 	o := &services[svc].objs[obj]
 	return o.events, o.gen
 }

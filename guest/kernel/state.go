@@ -66,6 +66,8 @@ type thread struct {
 	svcFlags  uint64
 	svcResult int64
 	svcGen    uint64 // the object's readiness generation when sent
+	svcVol    bool   // the call is forwarded to the volume service
+	svcVolVol int8   // its volume
 }
 
 // Kernel-wide state used by the assembly. Offsets come from go_asm.h.

@@ -84,7 +84,10 @@ const abiUpcallWanted = abi.UpcallWanted / 8
 func dispatch(t *thread, restart bool) {
 	nr := t.regs.rax
 	r := int64(-eNOSYS)
+	vr, routed := volRoute(t, restart)
 	switch {
+	case routed:
+		r = vr
 	case nr < uint64(len(sysTable)) && sysTable[nr] != nil:
 		t.restart = restart
 		r = sysTable[nr](t)
