@@ -282,7 +282,8 @@ func (so *sock) connect(addrp, n uint64, retry bool) int64 {
 
 func (so *sock) recv(iov iovec, flags, addrp, lenp uint64) int64 {
 	const msgPeek, msgTrunc = 0x2, 0x20
-	w := &iovWriter{iov: iov}
+	// A datagram longer than the buffers is truncated, not an error.
+	w := &iovWriter{iov: iov, truncate: so.typ != sockStream}
 	res, err := so.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: addrp != 0 && lenp != 0})
 	if err != nil {
 		if _, ok := err.(*tcpip.ErrClosedForReceive); ok {
@@ -296,7 +297,7 @@ func (so *sock) recv(iov iovec, flags, addrp, lenp uint64) int64 {
 	if flags&msgTrunc != 0 && so.typ == sockDgram {
 		return int64(res.Total)
 	}
-	return int64(res.Count)
+	return int64(w.copied)
 }
 
 func (so *sock) send(iov iovec, addrp, addrlen uint64) int64 {
@@ -373,11 +374,18 @@ func (so *sock) setsockopt(level, name, valp, n uint64) int64 {
 		switch name {
 		case syscall.IPV6_V6ONLY:
 			o.SetV6Only(v != 0)
+		case syscall.IPV6_UNICAST_HOPS:
+			return errnoOf(so.ep.SetSockOptInt(tcpip.IPv6HopLimitOption, int(v)))
 		default:
 			return -int64(syscall.ENOPROTOOPT)
 		}
 	case solIP:
-		return -int64(syscall.ENOPROTOOPT)
+		switch name {
+		case syscall.IP_TTL:
+			return errnoOf(so.ep.SetSockOptInt(tcpip.IPv4TTLOption, int(v)))
+		default:
+			return -int64(syscall.ENOPROTOOPT)
+		}
 	default:
 		return -int64(syscall.ENOPROTOOPT)
 	}
@@ -419,6 +427,36 @@ func (so *sock) getsockopt(level, name, valp, lenp uint64) int64 {
 		v = b(o.GetAcceptConn())
 	case level == solTCP && name == syscall.TCP_NODELAY:
 		v = b(!o.GetDelayOption())
+	case level == solTCP && name == syscall.TCP_KEEPIDLE:
+		var opt tcpip.KeepaliveIdleOption
+		if err := so.ep.GetSockOpt(&opt); err != nil {
+			return errnoOf(err)
+		}
+		v = int32(time.Duration(opt) / time.Second)
+	case level == solTCP && name == syscall.TCP_KEEPINTVL:
+		var opt tcpip.KeepaliveIntervalOption
+		if err := so.ep.GetSockOpt(&opt); err != nil {
+			return errnoOf(err)
+		}
+		v = int32(time.Duration(opt) / time.Second)
+	case level == solTCP && name == syscall.TCP_KEEPCNT:
+		n, err := so.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+		if err != nil {
+			return errnoOf(err)
+		}
+		v = int32(n)
+	case level == solIP && name == syscall.IP_TTL:
+		n, err := so.ep.GetSockOptInt(tcpip.IPv4TTLOption)
+		if err != nil {
+			return errnoOf(err)
+		}
+		v = int32(n)
+	case level == solIPv6 && name == syscall.IPV6_UNICAST_HOPS:
+		n, err := so.ep.GetSockOptInt(tcpip.IPv6HopLimitOption)
+		if err != nil {
+			return errnoOf(err)
+		}
+		v = int32(n)
 	case level == solIPv6 && name == syscall.IPV6_V6ONLY:
 		v = b(o.GetV6Only())
 	default:
@@ -592,7 +630,9 @@ func st32(p uint64, v uint32) { binary.LittleEndian.PutUint32(mem(p, 4), v) }
 
 // iovWriter writes into the program's buffers.
 type iovWriter struct {
-	iov iovec
+	iov      iovec
+	truncate bool // drop what does not fit (datagrams)
+	copied   int
 }
 
 func (w *iovWriter) Write(b []byte) (int, error) {
@@ -608,10 +648,11 @@ func (w *iovWriter) Write(b []byte) (int, error) {
 			w.iov = w.iov[1:]
 		}
 	}
-	if len(b) > 0 {
+	w.copied += n
+	if len(b) > 0 && !w.truncate {
 		return n, io.ErrShortWrite
 	}
-	return n, nil
+	return n + len(b), nil
 }
 
 // iovReader reads from the program's buffers (a tcpip.Payloader).
