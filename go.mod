@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/containers/gvisor-tap-vsock v0.8.9
+	github.com/hugelgupf/p9 v0.3.0
 	github.com/insomniacslk/dhcp v0.0.0-20240710054256-ddd8a41251c9
 	github.com/sirupsen/logrus v1.9.4
 	golang.org/x/arch v0.33.0
@@ -16,7 +17,6 @@ require (
 	github.com/apparentlymart/go-cidr v1.1.1 // indirect
 	github.com/google/btree v1.1.2 // indirect
 	github.com/google/gopacket v1.1.19 // indirect
-	github.com/hugelgupf/p9 v0.3.0 // indirect
 	github.com/inetaf/tcpproxy v0.0.0-20250222171855-c4b9df066048 // indirect
 	github.com/miekg/dns v1.1.72 // indirect
 	github.com/pierrec/lz4/v4 v4.1.18 // indirect

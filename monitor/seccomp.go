@@ -13,6 +13,12 @@ import (
 // could not reach the host's files or network. The filter is inherited by
 // every thread (SECCOMP_FILTER_FLAG_TSYNC) and cannot be removed.
 // Firecracker and Solo5 publish comparable allow-lists.
+//
+// Host directory volumes (Config.Volumes) need no more, whether or not
+// they are configured: their 9P file server, and with it every file
+// system call (openat2, fsync, renameat2, ...), runs in brique-9pd, and
+// the monitor's virtio-9p devices only read and write their sockets
+// (docs/decisions/009-volumes-9p.md).
 
 // seccompAllowed are the x86-64 system call numbers the running monitor
 // may make (arch/x86/entry/syscalls/syscall_64.tbl).

@@ -41,6 +41,12 @@ type Config struct {
 	// monitor needs (seccomp.go) once the VM is set up. It cannot be
 	// undone: set it only in a process that runs this one VM and exits.
 	Seccomp bool
+	// Volumes are host directories the guest mounts (virtio-9p devices
+	// served by brique-9pd: volumes.go).
+	Volumes []Volume
+	// VolumeServer is the path of brique-9pd ("" = next to this
+	// program, then $PATH).
+	VolumeServer string
 }
 
 // DefaultMemoryMiB is the guest RAM when none is asked for.
@@ -90,6 +96,9 @@ func Run(cfg Config) (Result, error) {
 		return res, fmt.Errorf("%w: -m %dM: guest memory must be an even number of MiB between %d and %d", ErrMemory, memMiB, abi.MinGuestRAM>>20, abi.MaxGuestRAM>>20)
 	}
 	memSize := uint64(memMiB) << 20
+	if err := checkVolumes(cfg.Volumes, maxVolumes(cfg.Net)); err != nil {
+		return res, err
+	}
 
 	segs, err := cfg.Image.Segments(memSize)
 	if err != nil {
@@ -149,12 +158,25 @@ func Run(cfg Config) (Result, error) {
 	// RAM up front costs more than it saves for a small program.
 	_ = unix.Madvise(raw, unix.MADV_HUGEPAGE)
 	mem := guestMem(raw)
-	bus, netCmdline, netReady, err := setupNet(cfg.Net, raw)
+	// One bus for every virtio device.
+	devLog := cfg.Net.Log
+	bus := virtio.NewBus(virtio.Memory(raw), func(err error) {
+		if devLog != nil {
+			fmt.Fprintf(devLog, "brique: virtio: %v\n", err)
+		}
+	})
+	defer bus.Close() // before the memory goes (defers run in reverse)
+	netCmdline, netReady, err := setupNet(cfg.Net, bus)
 	if err != nil {
 		return res, err
 	}
-	if bus != nil {
-		defer bus.Close() // before the memory goes (defers run in reverse)
+	volCmdline, err := setupVolumes(cfg.Volumes, cfg.VolumeServer, bus, cfg.Stderr, devLog, traceExits)
+	if err != nil {
+		return res, err
+	}
+	devices := bus
+	if len(bus.Devices()) == 0 {
+		devices = nil // empty device windows read as zero
 	}
 	if err := vm.SetUserMemory(0, 0, 0, raw); err != nil {
 		return res, err
@@ -216,8 +238,10 @@ func Run(cfg Config) (Result, error) {
 		}
 		cmdline = "brique.cwd=" + cfg.Cwd
 	}
-	if netCmdline != "" {
-		cmdline = strings.TrimSpace(cmdline + " " + netCmdline)
+	for _, words := range []string{bus.Cmdline(), netCmdline, volCmdline} {
+		if words != "" {
+			cmdline = strings.TrimSpace(cmdline + " " + words)
+		}
 	}
 	if err := writeBootInfo(mem, imageEnd, uint64(khz)*1000, tsc[0].Data, wall.UnixNano(), cfg.Args, cfg.Env, seed, flags, cmdline); err != nil {
 		return res, err
@@ -232,7 +256,7 @@ func Run(cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4), bus: bus}
+	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4), bus: devices}
 	res.Setup = time.Since(start)
 	code, crashed, err := v.loop()
 	res.ExitCode, res.Crashed = code, crashed

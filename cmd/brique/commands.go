@@ -117,7 +117,7 @@ type runFlags struct {
 const NetDefaultMemoryMiB = 128
 
 func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
-	fs := newFlags("run", "run [-m SIZE] [-e KEY=VALUE]... IMAGE|PKG [-- ARGS...]", stderr)
+	fs := newFlags("run", "run [-m SIZE] [-e KEY=VALUE]... [-v HOSTDIR:GUESTDIR[:ro]]... IMAGE|PKG [-- ARGS...]", stderr)
 	var rf runFlags
 	fs.Var(&rf.mem, "m", fmt.Sprintf("guest memory `SIZE` (e.g. 16M, 1G; default %dM, %dM for programs that use the network)", monitor.DefaultMemoryMiB, NetDefaultMemoryMiB))
 	fs.Var(&rf.mem, "memory", "same as -m")
@@ -131,6 +131,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	var publish envFlag
 	fs.Var(&publishFlag{&publish}, "p", "publish a guest port on the host: `[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]` (repeatable; user network)")
 	fs.Var(&publishFlag{&publish}, "publish", "same as -p")
+	vols := addVolumeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return 0, err
 	}
@@ -183,6 +184,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		Signals:   sigs,
 		Seccomp:   *seccomp,
 		Net:       netCfg,
+
+		Volumes:      vols.list,
+		VolumeServer: vols.server(stderr),
 	})
 	if err != nil {
 		return 0, err

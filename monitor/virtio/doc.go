@@ -5,7 +5,7 @@
 // descriptors (2.7.5.3) and VIRTIO_F_EVENT_IDX notification suppression
 // (2.7.7, 2.7.10). Legacy (version 1, pre-VIRTIO_F_VERSION_1) drivers and
 // packed virtqueues are not supported. Device types live in subpackages
-// (net: section 5.1).
+// (net: section 5.1; p9: the 9P transport, device ID 9).
 //
 // # Pieces
 //

@@ -1,0 +1,166 @@
+package p9
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is a Backend on one end of a unix SOCK_SEQPACKET socket pair:
+// one 9P message per socket message, no framing. The other end is served
+// by brique-9pd (LaunchServer) or, in tests, by package server directly.
+//
+// It uses only read, write and close on the descriptor (plus the Go
+// poller's epoll), which the monitor's seccomp filter allows.
+type Socket struct {
+	f      *os.File
+	rc     syscall.RawConn
+	name   string
+	closed atomic.Bool
+}
+
+// NewSocket returns a Socket on fd, which it owns from then on (it is
+// closed on error and by Close). name appears in errors.
+func NewSocket(fd int, name string) (*Socket, error) {
+	fail := func(err error) (*Socket, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("9p socket %s: %w", name, err)
+	}
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return fail(err)
+	}
+	if typ != unix.SOCK_SEQPACKET {
+		return fail(fmt.Errorf("socket type %d is not SOCK_SEQPACKET (one message per 9P message)", typ))
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fail(err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("9p socket %s: %w", name, err)
+	}
+	return &Socket{f: f, rc: rc, name: name}, nil
+}
+
+// SocketPair returns the two ends of a new SOCK_SEQPACKET socket pair
+// whose send buffers hold messages of maxMsg bytes.
+func SocketPair(maxMsg int) (a, b *Socket, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("9p: socketpair: %w", err)
+	}
+	for _, fd := range fds {
+		sizeBuffers(fd, maxMsg)
+	}
+	a, err = NewSocket(fds[0], "monitor end")
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	b, err = NewSocket(fds[1], "server end")
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// sizeBuffers makes room for a few messages of maxMsg bytes: a unix
+// datagram larger than the sender's buffer (minus 32 bytes) is refused
+// with EMSGSIZE. The kernel caps the request at net.core.wmem_max (and
+// doubles it); MessageLimit reads what was granted.
+func sizeBuffers(fd, maxMsg int) {
+	n := max(4*maxMsg, 1<<20)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+}
+
+// MessageLimit is the largest message the socket can send (its send
+// buffer less the kernel's 32-byte allowance and some slack).
+func (s *Socket) MessageLimit() int {
+	n := 0
+	s.rc.Control(func(fd uintptr) {
+		n, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	})
+	return max(n-64, 0)
+}
+
+// File returns the socket's descriptor as a file (to pass to a child
+// process). The Socket still owns it.
+func (s *Socket) File() *os.File { return s.f }
+
+// ReadMessage implements Backend. When the peer closed its end, the error
+// wraps io.EOF.
+func (s *Socket) ReadMessage(buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Read(int(fd), buf)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		return rerr != unix.EAGAIN
+	})
+	if s.closed.Load() {
+		return 0, fmt.Errorf("9p socket %s: %w", s.name, os.ErrClosed)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("9p socket %s: %w", s.name, err)
+	}
+	if rerr == unix.ECONNRESET || (rerr == nil && n == 0) {
+		return 0, fmt.Errorf("9p socket %s: the peer closed the connection: %w", s.name, io.EOF)
+	}
+	if rerr != nil {
+		return 0, fmt.Errorf("9p socket %s: read: %w", s.name, rerr)
+	}
+	return n, nil
+}
+
+// WriteMessage implements Backend. Writing after the peer closed its end
+// returns an error wrapping os.ErrClosed.
+func (s *Socket) WriteMessage(msg []byte) error {
+	var werr error
+	err := s.rc.Write(func(fd uintptr) bool {
+		for {
+			_, werr = unix.Write(int(fd), msg)
+			if werr != unix.EINTR {
+				break
+			}
+		}
+		return werr != unix.EAGAIN
+	})
+	if s.closed.Load() {
+		return fmt.Errorf("9p socket %s: %w", s.name, os.ErrClosed)
+	}
+	if err != nil {
+		return fmt.Errorf("9p socket %s: %w", s.name, err)
+	}
+	switch {
+	case werr == nil:
+		return nil
+	case errors.Is(werr, unix.EPIPE), errors.Is(werr, unix.ECONNRESET), errors.Is(werr, unix.ENOTCONN):
+		return fmt.Errorf("9p socket %s: the peer closed the connection: %w", s.name, os.ErrClosed)
+	case errors.Is(werr, unix.EMSGSIZE):
+		return fmt.Errorf("9p socket %s: %d-byte message is larger than the socket buffer: %w", s.name, len(msg), werr)
+	}
+	return fmt.Errorf("9p socket %s: write: %w", s.name, werr)
+}
+
+// Close implements Backend: it closes the descriptor (the peer reads end
+// of file) and unblocks ReadMessage.
+func (s *Socket) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.f.Close()
+}
