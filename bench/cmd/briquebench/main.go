@@ -1,22 +1,28 @@
 // Command briquebench measures the claims of Brique's core boot path —
 // boot time (to the first line of output and to exit), memory, image size,
-// system call cost, density (idle instances at once) and files (reading the
-// root file system embedded in the image, writing /tmp) — against the same
-// program run as a native process, in a runc container and (boot, memory)
-// as the /init of a Linux VM under QEMU, in the same run, and writes the
-// results as Markdown (docs/benchmarks.md) with an SVG plot beside it.
+// system call cost, density (idle instances at once), files (reading the
+// root file system embedded in the image, writing /tmp) and the network
+// (HTTP requests/s and latency with wrk, a bulk TCP transfer, boot to the
+// first HTTP response) — against the same program run as a native process,
+// in a runc container and (boot, memory) as the /init of a Linux VM under
+// QEMU, in the same run, and writes the results as Markdown
+// (docs/benchmarks.md) with an SVG plot beside it.
 //
 // Run it from the repository root on a Linux/amd64 machine with /dev/kvm:
 //
-//	go run ./bench/cmd/briquebench -out docs/benchmarks.md   # full run, a minute or two
-//	go run ./bench/cmd/briquebench -smoke                    # every scenario, few iterations, < 30 s
+//	go run ./bench/cmd/briquebench -out docs/benchmarks.md   # full run, a few minutes
+//	go run ./bench/cmd/briquebench -smoke                    # every scenario, few iterations, < 60 s
+//	go run ./bench/cmd/briquebench -only http                # one scenario (see -only)
 //
 // It builds cmd/brique, the example images and their native twins into a
 // temporary directory, so it measures the working tree as it is. runc and
 // the Linux VM (qemu-system-x86_64 with TCG and a /boot/vmlinuz-* kernel)
 // are optional: they are listed as skipped, with the reason, when they
-// cannot run. brique and the native baseline are not: their failure makes
-// the exit status 1, and so does anything a density run leaves behind.
+// cannot run; so are wrk (the HTTP load generator) and, without root, the
+// network competitors that need a TAP device or a network namespace.
+// brique and the native baseline are not (nor Brique on a TAP device that
+// could be set up): their failure makes the exit status 1, and so does
+// anything a density or network run leaves behind.
 // Peak memory is measured through GNU time (/usr/bin/time, Debian package
 // time), which forks the program itself (see launcher.go); without it the
 // report falls back to wait4's ru_maxrss and says that it is overstated.
@@ -31,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +72,49 @@ type config struct {
 	FilesRounds int    // timed rounds inside each run
 	FilesReps   int    // tmpfs: writes and reads of the 2 MiB file per round
 	FilesMem    string // brique run -m for fileread (its image holds the tree)
+
+	Only string // comma-separated scenario names (see scenarioNames); "": all
+
+	Wrk        string        // wrk executable; "" skips the HTTP load measurements
+	WrkThreads int           // wrk -t
+	WrkConns   int           // wrk -c
+	WrkDur     time.Duration // wrk -d of each timed run
+	WrkWarmup  time.Duration // wrk -d of an untimed run before each timed one; 0: none
+	HTTPRuns   int           // timed wrk runs per competitor, interleaved
+	BulkMiB    int           // bytes of one bulk transfer, MiB
+	BulkRuns   int           // bulk transfers per competitor, interleaved
+	FirstRuns  int           // boots to the first HTTP response per competitor
+}
+
+// scenarioNames are the names -only accepts, in run order; "boot" is the
+// four scenarios that share the headline's first rows (boot, memory,
+// image size, system calls).
+var scenarioNames = []string{"boot", "density", "files", "http"}
+
+// ran reports whether scenario name runs (is reported) in this run.
+func (c config) ran(name string) bool {
+	if c.Only == "" {
+		return true
+	}
+	for _, n := range strings.Split(c.Only, ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOnly rejects unknown names in -only.
+func checkOnly(only string) error {
+	if only == "" {
+		return nil
+	}
+	for _, n := range strings.Split(only, ",") {
+		if !slices.Contains(scenarioNames, strings.TrimSpace(n)) {
+			return fmt.Errorf("-only: unknown scenario %q (want a comma-separated list of %s)", n, strings.Join(scenarioNames, ", "))
+		}
+	}
+	return nil
 }
 
 func main() {
@@ -94,6 +144,16 @@ func main() {
 	flag.IntVar(&cfg.FilesRounds, "files-rounds", 0, "files: timed rounds inside each run (default 5; 1 with -smoke)")
 	flag.IntVar(&cfg.FilesReps, "files-reps", 0, "files: writes and reads of the 2 MiB /tmp file per round (default 20; 2 with -smoke)")
 	flag.StringVar(&cfg.FilesMem, "files-m", "256M", "files: guest memory (`brique run -m`) for fileread, whose image holds the 32 MiB tree")
+	flag.StringVar(&cfg.Only, "only", "", "run only the scenarios in `LIST`, comma-separated: boot (boot, memory, image size, system calls), density, files, http (default: all)")
+	flag.StringVar(&cfg.Wrk, "wrk", "wrk", "http: wrk `executable`, the HTTP load generator (empty: skip the requests/s measurements)")
+	flag.IntVar(&cfg.WrkThreads, "http-t", 1, "http: wrk threads (`wrk -t`)")
+	flag.IntVar(&cfg.WrkConns, "http-c", 32, "http: wrk keep-alive connections (`wrk -c`)")
+	flag.DurationVar(&cfg.WrkDur, "http-d", 0, "http: duration of each timed wrk run (`wrk -d`; default 10s; 1s with -smoke)")
+	flag.DurationVar(&cfg.WrkWarmup, "http-warmup", -1, "http: duration of an untimed wrk run before each timed one (default 2s; 0, none, with -smoke)")
+	flag.IntVar(&cfg.HTTPRuns, "http-n", 0, "http: timed wrk runs per competitor, interleaved (default 3; 1 with -smoke)")
+	flag.IntVar(&cfg.BulkMiB, "bulk-mib", 0, "http: bytes of one bulk TCP transfer, in `MiB` (default 1024; 16 with -smoke)")
+	flag.IntVar(&cfg.BulkRuns, "bulk-n", 0, "http: bulk transfers per competitor, interleaved (default 3; 1 with -smoke)")
+	flag.IntVar(&cfg.FirstRuns, "http-boot-n", 0, "http: boots to the first HTTP response per competitor, interleaved (default 10; 2 with -smoke)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/cmd/briquebench [-smoke] [-out FILE] [flags]\n\n")
 		flag.PrintDefaults()
@@ -101,6 +161,10 @@ func main() {
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
+		os.Exit(2)
+	}
+	if err := checkOnly(cfg.Only); err != nil {
+		fmt.Fprintln(os.Stderr, "briquebench:", err)
 		os.Exit(2)
 	}
 	def := func(v *int, full, smoke int) {
@@ -122,6 +186,24 @@ func main() {
 	def(&cfg.FilesRuns, 3, 1)
 	def(&cfg.FilesRounds, 5, 1)
 	def(&cfg.FilesReps, 20, 2)
+	def(&cfg.HTTPRuns, 3, 1)
+	def(&cfg.BulkMiB, 1024, 16)
+	def(&cfg.BulkRuns, 3, 1)
+	def(&cfg.FirstRuns, 10, 2)
+	def(&cfg.WrkThreads, 1, 1)
+	def(&cfg.WrkConns, 32, 32)
+	if cfg.WrkDur <= 0 {
+		cfg.WrkDur = 10 * time.Second
+		if cfg.Smoke {
+			cfg.WrkDur = time.Second
+		}
+	}
+	if cfg.WrkWarmup < 0 {
+		cfg.WrkWarmup = 2 * time.Second
+		if cfg.Smoke {
+			cfg.WrkWarmup = 0
+		}
+	}
 	if cfg.QemuWarmup < 0 {
 		cfg.QemuWarmup = 1
 		if cfg.Smoke {
@@ -157,7 +239,7 @@ func logf(format string, args ...any) {
 // artifacts are the programs the scenarios run, built from the working tree.
 type artifacts struct {
 	repo   string // the repository root (package paths are relative to it)
-	brique string // cmd/brique
+	brique string // cmd/brique, with cmd/brique-netd beside it (FindNetd looks there)
 	images map[string]string
 	native map[string]string // CGO_ENABLED=0 -trimpath -ldflags='-s -w'
 	plain  map[string]string // the same without -trimpath (size note only)
@@ -166,7 +248,8 @@ type artifacts struct {
 // programs are the packages built; hello is booted, goroutines is only
 // sized, syscall is timed, sleeper is the idle instance of the density
 // scenario, fileread and tmpfs are the files scenario's (its fileread
-// image, with the tree it reads, is built by the scenario).
+// image, with the tree it reads, is built by the scenario), httpserver and
+// bulk the network scenario's servers.
 var programs = []struct {
 	name, pkg string
 	sized     bool // also built without -trimpath, for the image size table
@@ -177,6 +260,8 @@ var programs = []struct {
 	{"sleeper", "./bench/programs/sleeper", false},
 	{"fileread", "./bench/programs/fileread", false},
 	{"tmpfs", "./bench/programs/tmpfs", false},
+	{"httpserver", "./examples/httpserver", true},
+	{"bulk", "./bench/programs/bulk", false},
 }
 
 // build builds everything; withPlain adds the binaries without -trimpath
@@ -191,6 +276,11 @@ func build(repo, work string, withPlain bool) (*artifacts, error) {
 	}
 	logf("building cmd/brique")
 	if _, err := command(repo, nil, "go", "build", "-o", a.brique, "./cmd/brique"); err != nil {
+		return nil, err
+	}
+	// brique run finds the user network's daemon next to its executable.
+	logf("building cmd/brique-netd")
+	if _, err := command(repo, nil, "go", "build", "-o", filepath.Join(work, "brique-netd"), "./cmd/brique-netd"); err != nil {
 		return nil, err
 	}
 	static := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}
@@ -297,7 +387,9 @@ func run(cfg config) (int, error) {
 		rep.Machine.Runc = rc.version
 	}
 	var qe *qemuEnv
-	if cfg.Qemu == "" {
+	if !cfg.ran("boot") {
+		rep.QemuSkip = "the boot scenario did not run (-only)"
+	} else if cfg.Qemu == "" {
 		rep.QemuSkip = "disabled with -qemu ''"
 	} else if qe, err = setupQemu(cfg.Qemu, cfg.QemuKernel, work, arts.native["hello"]); err != nil {
 		qe = nil
@@ -308,16 +400,25 @@ func run(cfg config) (int, error) {
 		rep.Machine.GuestKernel = qe.kernel
 	}
 
-	logf("scenario 1: boot (%d runs each after %d warm-up; Linux VM %d after %d), then %d memory runs each", cfg.BootRuns, cfg.Warmup, cfg.QemuRuns, cfg.QemuWarmup, cfg.MemRuns)
-	rep.Boot = bootScenario(r, cfg, arts, rc, rep.RuncSkip, qe, rep.QemuSkip)
-	logf("scenario 2: memory")
-	rep.Mem = memScenario(r, cfg, arts)
-	logf("scenario 3: image size")
-	rep.Sizes = sizeScenario(arts)
-	logf("scenario 4: system call cost (%d calls x %d rounds)", cfg.SyscallN, cfg.SyscallRounds)
-	rep.Sys = syscallScenario(r, cfg, arts)
-	rep.Density = densityScenario(cfg, work, arts, rc, rep.RuncSkip)
-	rep.Files = filesScenario(r, cfg, work, arts, rc, rep.RuncSkip)
+	if cfg.ran("boot") {
+		logf("scenario 1: boot (%d runs each after %d warm-up; Linux VM %d after %d), then %d memory runs each", cfg.BootRuns, cfg.Warmup, cfg.QemuRuns, cfg.QemuWarmup, cfg.MemRuns)
+		rep.Boot = bootScenario(r, cfg, arts, rc, rep.RuncSkip, qe, rep.QemuSkip)
+		logf("scenario 2: memory")
+		rep.Mem = memScenario(r, cfg, arts)
+		logf("scenario 3: image size")
+		rep.Sizes = sizeScenario(arts)
+		logf("scenario 4: system call cost (%d calls x %d rounds)", cfg.SyscallN, cfg.SyscallRounds)
+		rep.Sys = syscallScenario(r, cfg, arts)
+	}
+	if cfg.ran("density") {
+		rep.Density = densityScenario(cfg, work, arts, rc, rep.RuncSkip)
+	}
+	if cfg.ran("files") {
+		rep.Files = filesScenario(r, cfg, work, arts, rc, rep.RuncSkip)
+	}
+	if cfg.ran("http") {
+		rep.Net = netScenario(cfg, work, arts, rc, rep.RuncSkip)
+	}
 	if rc != nil {
 		if ids := rc.leftovers(); len(ids) > 0 {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("runc: %d containers were left behind and deleted at the end: %s", len(ids), strings.Join(ids, " ")))
@@ -347,7 +448,7 @@ func run(cfg config) (int, error) {
 			return 1, err
 		}
 		logf("wrote %s", out)
-		if svg := plotPath(out); svg != "" {
+		if svg := plotPath(out); svg != "" && cfg.ran("boot") {
 			if err := os.WriteFile(svg, []byte(rep.bootSVG()), 0o644); err != nil {
 				return 1, err
 			}

@@ -23,6 +23,7 @@ type report struct {
 	Sys      sysResult
 	Density  []*densityResult
 	Files    *filesResult
+	Net      *netResult
 	Problems []string // failures of brique or the native baseline, leftovers: exit status 1
 	Elapsed  time.Duration
 	// WorkRemoved: the harness's temporary directory was removed before
@@ -36,9 +37,36 @@ const (
 )
 
 // collectProblems lists what makes the run a failure: brique or the native
-// baseline not working, and anything a density run left behind. A
+// baseline not working, and anything a density or network run left behind. A
 // competitor that cannot run is a skip, not a failure.
 func (r *report) collectProblems() {
+	if r.Config.ran("boot") {
+		r.bootProblems()
+	}
+	for _, d := range r.Density {
+		required := d.Name == "brique" || d.Name == "native"
+		switch {
+		case d.Skipped != "" && required:
+			r.Problems = append(r.Problems, fmt.Sprintf("density: %s could not run: %s", d.Name, d.Skipped))
+		case d.Skipped == "" && required && d.Failure != "":
+			r.Problems = append(r.Problems, fmt.Sprintf("density: %s: %s", d.Name, d.Failure))
+		case d.Skipped == "" && required && d.Started == 0:
+			r.Problems = append(r.Problems, fmt.Sprintf("density: %s: no instance started (%s)", d.Name, d.Stop))
+		}
+		for _, l := range d.Leftovers {
+			r.Problems = append(r.Problems, fmt.Sprintf("density: %s left something behind: %s", d.Name, l))
+		}
+		if d.MemErr != "" && required {
+			r.Problems = append(r.Problems, fmt.Sprintf("density: %s: reading memory: %s", d.Name, d.MemErr))
+		}
+	}
+	r.Problems = append(r.Problems, r.Files.problems()...)
+	r.Problems = append(r.Problems, r.Net.problems()...)
+}
+
+// bootProblems is collectProblems for the boot group of scenarios (boot,
+// memory, image size, system calls).
+func (r *report) bootProblems() {
 	for _, c := range []*competitor{r.Boot.Brique, r.Boot.Native} {
 		if c.Skipped != "" {
 			r.Problems = append(r.Problems, fmt.Sprintf("boot: %s could not run: %s", c.Name, c.Skipped))
@@ -71,29 +99,34 @@ func (r *report) collectProblems() {
 	if r.Sys.BriqueErr != "" {
 		r.Problems = append(r.Problems, "syscall: brique: "+r.Sys.BriqueErr)
 	}
-	for _, d := range r.Density {
-		required := d.Name == "brique" || d.Name == "native"
-		switch {
-		case d.Skipped != "" && required:
-			r.Problems = append(r.Problems, fmt.Sprintf("density: %s could not run: %s", d.Name, d.Skipped))
-		case d.Skipped == "" && required && d.Failure != "":
-			r.Problems = append(r.Problems, fmt.Sprintf("density: %s: %s", d.Name, d.Failure))
-		case d.Skipped == "" && required && d.Started == 0:
-			r.Problems = append(r.Problems, fmt.Sprintf("density: %s: no instance started (%s)", d.Name, d.Stop))
-		}
-		for _, l := range d.Leftovers {
-			r.Problems = append(r.Problems, fmt.Sprintf("density: %s left something behind: %s", d.Name, l))
-		}
-		if d.MemErr != "" && required {
-			r.Problems = append(r.Problems, fmt.Sprintf("density: %s: reading memory: %s", d.Name, d.MemErr))
-		}
-	}
-	r.Problems = append(r.Problems, r.Files.problems()...)
 }
 
 // skipped lists every competitor that did not run, or not fully, with the
 // reason.
 func (r *report) skipped() []string {
+	var s []string
+	if r.Config.ran("boot") {
+		s = r.bootSkipped()
+	}
+	for _, d := range r.Density {
+		if d.Name == "brique" || d.Name == "native" {
+			continue
+		}
+		if d.Skipped != "" {
+			s = append(s, fmt.Sprintf("density: **%s** skipped: %s", d.Name, mdEscape(d.Skipped)))
+		} else if d.Failure != "" {
+			s = append(s, fmt.Sprintf("density: **%s**: %s", d.Name, mdEscape(d.Failure)))
+		}
+	}
+	if r.Config.ran("density") {
+		s = append(s, "density: **Linux VM (QEMU/TCG)** not run: each idle VM would be a QEMU process emulating a CPU in software; a density figure for it would measure TCG, not a Linux VM on KVM")
+	}
+	s = append(s, r.filesSkipped()...)
+	return append(s, r.netSkipped()...)
+}
+
+// bootSkipped is skipped for the boot group of scenarios.
+func (r *report) bootSkipped() []string {
 	var s []string
 	for _, c := range r.Boot.all() {
 		if c.Required {
@@ -111,18 +144,7 @@ func (r *report) skipped() []string {
 	if r.Boot.Runc.Skipped != "" || r.Boot.Qemu.Skipped != "" {
 		s = append(s, "memory: the skipped boot competitors have no RSS row either")
 	}
-	for _, d := range r.Density {
-		if d.Name == "brique" || d.Name == "native" {
-			continue
-		}
-		if d.Skipped != "" {
-			s = append(s, fmt.Sprintf("density: **%s** skipped: %s", d.Name, mdEscape(d.Skipped)))
-		} else if d.Failure != "" {
-			s = append(s, fmt.Sprintf("density: **%s**: %s", d.Name, mdEscape(d.Failure)))
-		}
-	}
-	s = append(s, "density: **Linux VM (QEMU/TCG)** not run: each idle VM would be a QEMU process emulating a CPU in software; a density figure for it would measure TCG, not a Linux VM on KVM")
-	return append(s, r.filesSkipped()...)
+	return s
 }
 
 func (r *report) markdown(out string) string {
@@ -130,16 +152,20 @@ func (r *report) markdown(out string) string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	p("# Brique benchmarks\n\n")
-	p("Reproduce (from the repository root, Linux/amd64 with `/dev/kvm`, as root for runc; a minute or two, most of it the Linux VM's boots under emulation and the density ramps):\n\n")
+	p("Reproduce (from the repository root, Linux/amd64 with `/dev/kvm`, as root for runc and the TAP and veth networks; a few minutes, most of it the Linux VM's boots under emulation, the density ramps and the network measurements):\n\n")
 	p("```\n%s\n```\n\n", fullCommand)
 	p("CI keeps the harness from rotting with a smoke run of every scenario (a few iterations, 3 instances per density ramp, one Linux VM boot; numbers meaningless):\n\n")
 	p("```\n%s\n```\n\n", smokeCommand)
 	p("This file is generated by [`bench/cmd/briquebench`](../bench/cmd/briquebench) — do not edit it by hand, rerun it. ")
 	p("Optional competitors: `runc` (Debian package `runc`) and a Linux VM (Debian packages `qemu-system-x86` and `linux-image-amd64`); without them their rows say *skipped* and why. ")
+	p("The network scenario drives HTTP load with `wrk` (Debian package `wrk`) and needs root (and `ip`, Debian package `iproute2`) for the TAP and veth networks; without them those measurements say *not measured* and why. ")
 	p("Peak memory is measured through GNU time (`/usr/bin/time`, Debian package `%s`); without it the memory figures fall back to an overstated method and say so.\n\n", timePackage)
 	if r.Config.Smoke {
-		p("> **SMOKE RUN** (`-smoke`): %d boots per competitor (%d for the Linux VM), %d system calls per round, %d instances per density ramp, %d run(s) of %d round(s) per files program. The numbers below only show that every scenario ran.\n\n",
-			r.Config.BootRuns, r.Config.QemuRuns, r.Config.SyscallN, r.Config.DensityMax, r.Config.FilesRuns, r.Config.FilesRounds)
+		p("> **SMOKE RUN** (`-smoke`): %d boots per competitor (%d for the Linux VM), %d system calls per round, %d instances per density ramp, %d run(s) of %d round(s) per files program, %d wrk run(s) of %v, %d transfer(s) of %d MiB, %d boot(s) to the first HTTP response. The numbers below only show that every scenario ran.\n\n",
+			r.Config.BootRuns, r.Config.QemuRuns, r.Config.SyscallN, r.Config.DensityMax, r.Config.FilesRuns, r.Config.FilesRounds, r.Config.HTTPRuns, r.Config.WrkDur, r.Config.BulkRuns, r.Config.BulkMiB, r.Config.FirstRuns)
+	}
+	if r.Config.Only != "" {
+		p("> **PARTIAL RUN** (`-only %s`): only these scenarios ran; the sections of the others are left out.\n\n", r.Config.Only)
 	}
 	p("This run: `%s` on %s, %s.\n\n", r.Command, r.Machine.Date.Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second))
 
@@ -159,6 +185,7 @@ func (r *report) markdown(out string) string {
 		"Per-instance memory comes from `/proc/PID/smaps_rollup`: RSS counts pages shared between instances (the `brique` binary and the image in the page cache, runc's binary) once per instance, PSS divides them among the sharers, so **PSS is the fairer cost of one more instance**; "+
 		"neither includes kernel memory (page tables, KVM's state, namespaces, cgroups), which the MemAvailable drop per instance includes, along with anything else the machine did meanwhile. "+
 		"**Files** figures are rates (MB/s, files/s), where higher is better, and their ratios are ratios of rates: `brique/native` above 1× there means Brique was faster. "+
+		"So are the **network** throughputs (requests/s, MB/s), compared with the runc container on a veth pair: `brique-tap/runc` above 1× means Brique was faster; its latencies and boot times are times, where `runc/brique-tap` above 1× means Brique was faster. "+
 		"A competitor that could not run is listed as skipped with the reason; it is never silently left out.\n\n")
 
 	r.headline(p)
@@ -168,16 +195,25 @@ func (r *report) markdown(out string) string {
 		p("- %s\n", s)
 	}
 	p("\n")
-	r.bootSection(p, out)
-	r.memSection(p)
-	r.sizeSection(p)
-	r.syscallSection(p)
-	r.densitySection(p)
-	r.filesSection(p)
+	if r.Config.ran("boot") {
+		r.bootSection(p, out)
+		r.memSection(p)
+		r.sizeSection(p)
+		r.syscallSection(p)
+	}
+	if r.Config.ran("density") {
+		r.densitySection(p)
+	}
+	if r.Config.ran("files") {
+		r.filesSection(p)
+	}
+	if r.Config.ran("http") {
+		r.netSection(p)
+	}
 
 	p("## Problems\n\n")
 	if len(r.Problems) == 0 {
-		p("None: brique and the native baseline ran every scenario, and the density runs left nothing behind (skipped competitors are listed above).\n")
+		p("None: brique and the native baseline ran every scenario, and the density and network runs left nothing behind (skipped competitors are listed above).\n")
 	} else {
 		for _, s := range r.Problems {
 			p("- **failure**: %s\n", mdEscape(s))
@@ -202,42 +238,14 @@ func dcell(d *densityResult, s string) string {
 }
 
 func (r *report) headline(p func(string, ...any)) {
-	bt := r.Boot
-	sum := func(c *competitor) (first, exit, rss summary) {
-		return summarize(durations(c.First)), summarize(durations(c.Walls)), summarize(ints(c.RSS))
-	}
-	nf, ne, nr := sum(bt.Native)
-	qf, qe, qr := sum(bt.Brique)
-	cf, ce, cr := sum(bt.Runc)
-	vf, ve, vr := sum(bt.Qemu)
 	p("## Headline\n\n")
 	p("| claim | Brique | native | runc | Linux VM (QEMU, TCG) | ratios |\n|---|---|---|---|---|---|\n")
-	p("| boot hello to its first output line (median) | %s | %s | %s | %s | brique/native %s, runc/brique %s, qemu-tcg/brique %s |\n",
-		fmtDur(qf.Median), fmtDur(nf.Median), cell(bt.Runc, fmtDur(cf.Median)), cell(bt.Qemu, fmtDur(vf.Median)),
-		ratio(qf.Median, nf.Median), cell(bt.Runc, ratio(cf.Median, qf.Median)), cell(bt.Qemu, ratio(vf.Median, qf.Median)))
-	p("| boot + run hello, whole process to exit (median) | %s | %s | %s | %s | brique/native %s, runc/brique %s, qemu-tcg/brique %s |\n",
-		fmtDur(qe.Median), fmtDur(ne.Median), cell(bt.Runc, fmtDur(ce.Median)), cell(bt.Qemu, fmtDur(ve.Median)),
-		ratio(qe.Median, ne.Median), cell(bt.Runc, ratio(ce.Median, qe.Median)), cell(bt.Qemu, ratio(ve.Median, qe.Median)))
-	rssClaim := "peak RSS of the whole process running hello (GNU time `%M`, separate runs, median)"
-	if !r.Launch.used() {
-		rssClaim = "peak RSS running hello (median; `ru_maxrss` of the harness's child, **overstated**: see section 2)"
+	if r.Config.ran("boot") {
+		r.bootHeadline(p)
 	}
-	p("| %s | %s | %s | %s | %s | brique/native %s, brique/runc %s, qemu-tcg/brique %s |\n", rssClaim,
-		fmtKiB(qr.Median), fmtKiB(nr.Median), cell(bt.Runc, fmtKiB(cr.Median)), cell(bt.Qemu, fmtKiB(vr.Median)),
-		ratio(qr.Median, nr.Median), cell(bt.Runc, ratio(qr.Median, cr.Median)), cell(bt.Qemu, ratio(vr.Median, qr.Median)))
-	dq, dn, dc := densityByName(r.Density, "brique"), densityByName(r.Density, "native"), densityByName(r.Density, "runc")
-	count := func(d *densityResult) string {
-		return dcell(d, fmt.Sprintf("%d of %d tried (%s)", d.Alive, d.Cap, stopShort(d)))
+	if r.Config.ran("density") {
+		r.densityHeadline(p)
 	}
-	p("| idle instances running at once (density) | %s | %s | %s | not run | |\n", count(dq), count(dn), count(dc))
-	pq, pn, pc := summarize(ints(dq.PSS)), summarize(ints(dn.PSS)), summarize(ints(dc.PSS))
-	p("| host memory per idle instance (PSS, median) | %s | %s | %s | | brique/native %s, runc/brique %s |\n",
-		dcell(dq, fmtKiB(pq.Median)), dcell(dn, fmtKiB(pn.Median)), dcell(dc, fmtKiB(pc.Median)),
-		ratio(pq.Median, pn.Median), dcell(dc, ratio(pc.Median, pq.Median)))
-	idle := func(d *densityResult) string {
-		return dcell(d, fmt.Sprintf("%.2f%%", 100*d.idleShare()/float64(d.Started)))
-	}
-	p("| CPU used by one idle instance (share of one CPU, over %v with all running) | %s | %s | %s | | |\n", settle, idle(dq), idle(dn), idle(dc))
 	if r.Mem.MinMiB > 0 {
 		g := summarize(ints(r.Boot.GuestKiB))
 		p("| smallest guest memory for hello | `-m %dM` (guest allocated %s beyond its %s image) | | | | |\n", r.Mem.MinMiB, fmtKiB(g.Median), fmtBytes(r.Mem.ImageSize))
@@ -252,7 +260,50 @@ func (r *report) headline(p func(string, ...any)) {
 		p("| %s system call | %.0f ns | %.0f ns | | | brique/native %s |\n", nat.Op, bq.NsPerOp, nat.NsPerOp, ratio(bq.NsPerOp, nat.NsPerOp))
 	}
 	r.filesHeadline(p)
+	r.netHeadline(p)
 	p("\n")
+}
+
+// bootHeadline adds the boot and memory rows to the headline table.
+func (r *report) bootHeadline(p func(string, ...any)) {
+	bt := r.Boot
+	sum := func(c *competitor) (first, exit, rss summary) {
+		return summarize(durations(c.First)), summarize(durations(c.Walls)), summarize(ints(c.RSS))
+	}
+	nf, ne, nr := sum(bt.Native)
+	qf, qe, qr := sum(bt.Brique)
+	cf, ce, cr := sum(bt.Runc)
+	vf, ve, vr := sum(bt.Qemu)
+	p("| boot hello to its first output line (median) | %s | %s | %s | %s | brique/native %s, runc/brique %s, qemu-tcg/brique %s |\n",
+		fmtDur(qf.Median), fmtDur(nf.Median), cell(bt.Runc, fmtDur(cf.Median)), cell(bt.Qemu, fmtDur(vf.Median)),
+		ratio(qf.Median, nf.Median), cell(bt.Runc, ratio(cf.Median, qf.Median)), cell(bt.Qemu, ratio(vf.Median, qf.Median)))
+	p("| boot + run hello, whole process to exit (median) | %s | %s | %s | %s | brique/native %s, runc/brique %s, qemu-tcg/brique %s |\n",
+		fmtDur(qe.Median), fmtDur(ne.Median), cell(bt.Runc, fmtDur(ce.Median)), cell(bt.Qemu, fmtDur(ve.Median)),
+		ratio(qe.Median, ne.Median), cell(bt.Runc, ratio(ce.Median, qe.Median)), cell(bt.Qemu, ratio(ve.Median, qe.Median)))
+	rssClaim := "peak RSS of the whole process running hello (GNU time `%M`, separate runs, median)"
+	if !r.Launch.used() {
+		rssClaim = "peak RSS running hello (median; `ru_maxrss` of the harness's child, **overstated**: see section 2)"
+	}
+	p("| %s | %s | %s | %s | %s | brique/native %s, brique/runc %s, qemu-tcg/brique %s |\n", rssClaim,
+		fmtKiB(qr.Median), fmtKiB(nr.Median), cell(bt.Runc, fmtKiB(cr.Median)), cell(bt.Qemu, fmtKiB(vr.Median)),
+		ratio(qr.Median, nr.Median), cell(bt.Runc, ratio(qr.Median, cr.Median)), cell(bt.Qemu, ratio(vr.Median, qr.Median)))
+}
+
+// densityHeadline adds the density rows to the headline table.
+func (r *report) densityHeadline(p func(string, ...any)) {
+	dq, dn, dc := densityByName(r.Density, "brique"), densityByName(r.Density, "native"), densityByName(r.Density, "runc")
+	count := func(d *densityResult) string {
+		return dcell(d, fmt.Sprintf("%d of %d tried (%s)", d.Alive, d.Cap, stopShort(d)))
+	}
+	p("| idle instances running at once (density) | %s | %s | %s | not run | |\n", count(dq), count(dn), count(dc))
+	pq, pn, pc := summarize(ints(dq.PSS)), summarize(ints(dn.PSS)), summarize(ints(dc.PSS))
+	p("| host memory per idle instance (PSS, median) | %s | %s | %s | | brique/native %s, runc/brique %s |\n",
+		dcell(dq, fmtKiB(pq.Median)), dcell(dn, fmtKiB(pn.Median)), dcell(dc, fmtKiB(pc.Median)),
+		ratio(pq.Median, pn.Median), dcell(dc, ratio(pc.Median, pq.Median)))
+	idle := func(d *densityResult) string {
+		return dcell(d, fmt.Sprintf("%.2f%%", 100*d.idleShare()/float64(d.Started)))
+	}
+	p("| CPU used by one idle instance (share of one CPU, over %v with all running) | %s | %s | %s | | |\n", settle, idle(dq), idle(dn), idle(dc))
 }
 
 // stopShort says in a few words why a density ramp stopped.

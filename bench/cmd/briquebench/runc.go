@@ -80,6 +80,30 @@ func (e *runcEnv) writeBundleMounts(dir, binary string, mounts []ociMount, args 
 	if _, err := command(dir, nil, e.bin, "spec", "--bundle", dir); err != nil {
 		return err
 	}
+	return editBundle(dir, func(cfg map[string]any) error {
+		proc, _ := cfg["process"].(map[string]any)
+		root, _ := cfg["root"].(map[string]any)
+		if proc == nil || root == nil {
+			return fmt.Errorf("runc spec wrote no process or root section in %s", filepath.Join(dir, "config.json"))
+		}
+		proc["args"] = append([]string{"/" + name}, args...)
+		proc["terminal"] = false
+		root["path"] = "rootfs"
+		root["readonly"] = true
+		if len(mounts) > 0 {
+			ms, _ := cfg["mounts"].([]any)
+			for _, m := range mounts {
+				ms = append(ms, m)
+			}
+			cfg["mounts"] = ms
+		}
+		return nil
+	})
+}
+
+// editBundle reads the bundle's config.json, lets edit change it and
+// writes it back.
+func editBundle(dir string, edit func(cfg map[string]any) error) error {
 	cfgPath := filepath.Join(dir, "config.json")
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -89,21 +113,8 @@ func (e *runcEnv) writeBundleMounts(dir, binary string, mounts []ociMount, args 
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return fmt.Errorf("runc spec wrote an unreadable %s: %w", cfgPath, err)
 	}
-	proc, _ := cfg["process"].(map[string]any)
-	root, _ := cfg["root"].(map[string]any)
-	if proc == nil || root == nil {
-		return fmt.Errorf("runc spec wrote no process or root section in %s", cfgPath)
-	}
-	proc["args"] = append([]string{"/" + name}, args...)
-	proc["terminal"] = false
-	root["path"] = "rootfs"
-	root["readonly"] = true
-	if len(mounts) > 0 {
-		ms, _ := cfg["mounts"].([]any)
-		for _, m := range mounts {
-			ms = append(ms, m)
-		}
-		cfg["mounts"] = ms
+	if err := edit(cfg); err != nil {
+		return err
 	}
 	raw, err = json.MarshalIndent(cfg, "", "\t")
 	if err != nil {

@@ -282,7 +282,7 @@ type sizeResult struct {
 
 func sizeScenario(a *artifacts) []sizeResult {
 	var rs []sizeResult
-	for _, p := range []string{"hello", "goroutines"} {
+	for _, p := range []string{"hello", "goroutines", "httpserver"} {
 		s := sizeResult{Program: p}
 		for _, f := range []struct {
 			path string
