@@ -88,7 +88,13 @@ func start(cmdline string) error {
 			addAddr(s, nicEth, addr, cfg.PrefixLen)
 			routes = append(routes, tcpip.Route{Destination: subnet(addr, cfg.PrefixLen), NIC: nicEth})
 			if cfg.Gateway != ([4]byte{}) {
-				routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(cfg.Gateway), NIC: nicEth})
+				gw := tcpip.AddrFrom4(cfg.Gateway)
+				routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gw, NIC: nicEth})
+				// Resolve the gateway now: its ARP request also
+				// teaches the gateway our address, so connections
+				// forwarded to the guest right after boot do not
+				// wait for the gateway's own ARP retry (~1 s).
+				defer s.GetLinkAddress(nicEth, gw, addr, ipv4.ProtocolNumber, nil)
 			}
 			if cfg.DNS != ([4]byte{}) {
 				d := cfg.DNS
