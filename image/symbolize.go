@@ -86,3 +86,29 @@ func NewMetadata(elfBytes []byte, rep RewriteReport) (Metadata, error) {
 	m.GoVersion, m.Package = bi.GoVersion, bi.Path
 	return m, nil
 }
+
+// HasFunc reports whether the Go executable elfBytes contains any of the
+// named functions (package-qualified, as in the function table: "os.OpenFile").
+// The linker drops unreachable functions, so this tells which library
+// calls a program can make: the builder links a brick only into the
+// programs that can use it.
+func HasFunc(elfBytes []byte, names ...string) (bool, error) {
+	f, err := parseELF("inspect", "", elfBytes)
+	if err != nil {
+		return false, err
+	}
+	gt, err := loadGoTable("inspect", "", f)
+	if err != nil {
+		return false, err
+	}
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	for _, fn := range gt.funcs {
+		if want[fn.Name] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
