@@ -20,9 +20,11 @@ const (
 	// SysSvcRegister(svc) announces a service: from then on the calls it
 	// serves are queued for it instead of failing.
 	SysSvcRegister = 502
-	// SysSvcWait(svc, req, handle, result) first completes the request
-	// handle (0: none) with result, then, if req is not 0, blocks until a
-	// request for svc is queued and writes it to *req (a SvcRequest).
+	// SysSvcWait(svc, req, handle, result, obj+1, events) first
+	// refreshes the readiness of object obj as SysSvcReady(svc, obj,
+	// events|1<<32) would (obj+1 = 0: none), completes the request handle
+	// (0: none) with result, then, if req is not 0, blocks until a request
+	// for svc is queued and writes it to *req (a SvcRequest).
 	SysSvcWait = 503
 	// SysSvcReady(svc, obj, events) sets the readiness (epoll bits) of
 	// object obj and wakes whoever waits on it.
@@ -151,6 +153,9 @@ func sysSvcWaitImpl(t *thread) int64 {
 	}
 	s := &services[svc]
 	if !t.restart {
+		if o := t.regs.r8; o != 0 && o <= MaxSvcObjects {
+			svcSetReady(int(svc), o-1, t.regs.r9|1<<32)
+		}
 		if h := t.regs.rdx; h != 0 {
 			if r := svcComplete(h, int64(t.regs.r10)); r < 0 {
 				return r
@@ -229,12 +234,17 @@ func sysSvcReadyImpl(t *thread) int64 {
 	if svc >= numSvcs || obj >= MaxSvcObjects {
 		return -eINVAL
 	}
+	svcSetReady(int(svc), obj, t.regs.rdx)
+	return 0
+}
+
+func svcSetReady(svc int, obj, events uint64) {
 	o := &services[svc].objs[obj]
-	ev := uint32(t.regs.rdx)
+	ev := uint32(events)
 	rising := ev&^o.events != 0
 	o.events = ev
-	if t.regs.rdx&(1<<32) != 0 && !rising {
-		return 0
+	if events&(1<<32) != 0 && !rising {
+		return
 	}
 	o.gen++
 	key := uintptr(svc)<<svcShift | uintptr(obj)
@@ -244,7 +254,6 @@ func sysSvcReadyImpl(t *thread) int64 {
 			wake(w)
 		}
 	}
-	return 0
 }
 
 // svcForward queues t's system call for service svc, about object obj

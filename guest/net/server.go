@@ -61,17 +61,22 @@ const (
 func (s *server) serve() {
 	runtime.LockOSThread()
 	req := new(kernel.SvcRequest)
-	var handle uint64
+	var handle, ready, events uint64
 	var result int64
 	for {
-		_, _, e := syscall.RawSyscall6(kernel.SysSvcWait, kernel.SvcNet, uintptr(unsafe.Pointer(req)), uintptr(handle), uintptr(result), 0, 0)
-		handle, result = 0, 0
+		_, _, e := syscall.RawSyscall6(kernel.SysSvcWait, kernel.SvcNet, uintptr(unsafe.Pointer(req)), uintptr(handle), uintptr(result), uintptr(ready), uintptr(events))
+		handle, result, ready = 0, 0, 0
 		if e != 0 {
 			runtime.Gosched()
 			continue
 		}
 		handle = req.Handle
-		result = s.do(req)
+		var so *sock
+		result, so = s.do(req)
+		if so != nil && so.ep != nil {
+			// The call's effect on readiness goes with the result.
+			ready, events = uint64(so.id)+1, uint64(so.ep.Readiness(allEvents))
+		}
 	}
 }
 
@@ -84,34 +89,36 @@ func (so *sock) report(refresh bool) {
 	syscall.RawSyscall(kernel.SysSvcReady, kernel.SvcNet, uintptr(so.id), uintptr(ev))
 }
 
-func (s *server) do(r *kernel.SvcRequest) int64 {
+// do serves one request; it returns the result and the socket whose
+// readiness the call may have changed.
+func (s *server) do(r *kernel.SvcRequest) (int64, *sock) {
 	a := r.Args
 	if r.Obj < 0 || int(r.Obj) >= len(s.socks) {
-		return -int64(syscall.EBADF)
+		return -int64(syscall.EBADF), nil
 	}
 	if r.NR == sysSocket {
 		s.socket(int32(r.Obj), a[0], a[1], a[2])
-		return 0
+		return 0, nil
 	}
 	so := s.socks[r.Obj]
 	if so == nil {
-		return -int64(syscall.EBADF)
+		return -int64(syscall.EBADF), nil
 	}
 	if r.NR == sysClose {
 		s.close(so)
-		return 0
+		return 0, nil
 	}
 	if so.err != 0 {
-		return -int64(so.err)
+		return -int64(so.err), nil
 	}
 	ret := s.call(so, r)
 	switch r.NR {
-	case sysRead, sysWrite, sysReadv, sysWritev, sysRecvfrom, sysRecvmsg:
-	default:
+	case sysBind, sysListen, sysConnect, sysSendto, sysSendmsg, sysGetsockopt:
+		// Calls that can give the socket an address or a peer
+		// (getsockopt: Go asks SO_ERROR when a connect completes).
 		so.pushAddrs()
 	}
-	so.report(true)
-	return ret
+	return ret, so
 }
 
 // pushAddrs gives the kernel the socket's addresses (getsockname,
