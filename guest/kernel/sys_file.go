@@ -24,6 +24,8 @@ var (
 
 func cwdInit() {
 	SetFile("/etc/hosts", etcHosts)
+	SetFile("/etc/passwd", etcPasswd) // the one user (os/user, tests)
+	SetFile("/etc/group", etcGroup)
 	cwd[0] = '/'
 	cwdLen = 1
 	off, n := uintptr(bootInfo(abi.BootInfoCmdlineOff)), uintptr(bootInfo(abi.BootInfoCmdlineLen))
@@ -102,12 +104,12 @@ func deviceOf(path []byte) int {
 	return 0
 }
 
-// Generated read-only files (/etc/hosts, /etc/resolv.conf) that Go
-// programs expect; a file of the same name in the root file system wins.
+// Generated read-only files (/etc/hosts, /etc/passwd, /etc/group,
+// /etc/resolv.conf) that Go programs expect; a file of the same name in the root file system wins.
 // They are "devices" devEtc+i.
 const devEtc = 16
 
-var etcFiles [4]struct {
+var etcFiles [6]struct {
 	path       [32]byte
 	plen       int
 	data, size uintptr // a string that lives as long as the program
@@ -136,7 +138,11 @@ func SetFile(path, content string) bool {
 	return true
 }
 
-const etcHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+const (
+	etcHosts  = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	etcPasswd = "root:x:0:0:root:/:/sbin/nologin\n"
+	etcGroup  = "root:x:0:\n"
+)
 
 const maxPath = 4096
 
