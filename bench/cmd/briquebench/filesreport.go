@@ -45,7 +45,7 @@ func rateUnit(key string) func(float64) string {
 	switch key {
 	case "walk":
 		return func(v float64) string { return fmtCount(v) + " entries/s" }
-	case "create", "unlink":
+	case "create", "unlink", "create-fsync":
 		return func(v float64) string { return fmtCount(v) + " files/s" }
 	}
 	return fmtMBps

@@ -1,9 +1,10 @@
 // Command briquebench measures the claims of Brique's core boot path —
 // boot time (to the first line of output and to exit), memory, image size,
 // system call cost, density (idle instances at once), files (reading the
-// root file system embedded in the image, writing /tmp) and the network
+// root file system embedded in the image, writing /tmp), the network
 // (HTTP requests/s and latency with wrk, a bulk TCP transfer, boot to the
-// first HTTP response) — against the same program run as a native process,
+// first HTTP response) and volumes (a host directory shared with -v:
+// sequential write and read, small files created and synced) — against the same program run as a native process,
 // in a runc container and (boot, memory) as the /init of a Linux VM under
 // QEMU, in the same run, and writes the results as Markdown
 // (docs/benchmarks.md) with an SVG plot beside it.
@@ -14,8 +15,8 @@
 //	go run ./bench/cmd/briquebench -smoke                    # every scenario, few iterations, < 60 s
 //	go run ./bench/cmd/briquebench -only http                # one scenario (see -only)
 //
-// It builds cmd/brique, the example images and their native twins into a
-// temporary directory, so it measures the working tree as it is. runc and
+// It builds cmd/brique (with cmd/brique-netd and cmd/brique-9pd beside it),
+// the example images and their native twins into a temporary directory, so it measures the working tree as it is. runc and
 // the Linux VM (qemu-system-x86_64 with TCG and a /boot/vmlinuz-* kernel)
 // are optional: they are listed as skipped, with the reason, when they
 // cannot run; so are wrk (the HTTP load generator) and, without root, the
@@ -41,6 +42,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	vnet "brique.dev/brique/monitor/virtio/net"
+	"brique.dev/brique/monitor/virtio/p9"
 )
 
 type config struct {
@@ -84,12 +88,16 @@ type config struct {
 	BulkMiB    int           // bytes of one bulk transfer, MiB
 	BulkRuns   int           // bulk transfers per competitor, interleaved
 	FirstRuns  int           // boots to the first HTTP response per competitor
+
+	VolRuns  int // volumes: runs of volbench (write and read phase) per competitor
+	VolMiB   int // volumes: size of the large file, MiB
+	VolFiles int // volumes: small files created and synced per run
 }
 
 // scenarioNames are the names -only accepts, in run order; "boot" is the
 // four scenarios that share the headline's first rows (boot, memory,
 // image size, system calls).
-var scenarioNames = []string{"boot", "density", "files", "http"}
+var scenarioNames = []string{"boot", "density", "files", "http", "volumes"}
 
 // ran reports whether scenario name runs (is reported) in this run.
 func (c config) ran(name string) bool {
@@ -144,7 +152,7 @@ func main() {
 	flag.IntVar(&cfg.FilesRounds, "files-rounds", 0, "files: timed rounds inside each run (default 5; 1 with -smoke)")
 	flag.IntVar(&cfg.FilesReps, "files-reps", 0, "files: writes and reads of the 2 MiB /tmp file per round (default 20; 2 with -smoke)")
 	flag.StringVar(&cfg.FilesMem, "files-m", "256M", "files: guest memory (`brique run -m`) for fileread, whose image holds the 32 MiB tree")
-	flag.StringVar(&cfg.Only, "only", "", "run only the scenarios in `LIST`, comma-separated: boot (boot, memory, image size, system calls), density, files, http (default: all)")
+	flag.StringVar(&cfg.Only, "only", "", "run only the scenarios in `LIST`, comma-separated: boot (boot, memory, image size, system calls), density, files, http, volumes (default: all)")
 	flag.StringVar(&cfg.Wrk, "wrk", "wrk", "http: wrk `executable`, the HTTP load generator (empty: skip the requests/s measurements)")
 	flag.IntVar(&cfg.WrkThreads, "http-t", 1, "http: wrk threads (`wrk -t`)")
 	flag.IntVar(&cfg.WrkConns, "http-c", 32, "http: wrk keep-alive connections (`wrk -c`)")
@@ -154,6 +162,9 @@ func main() {
 	flag.IntVar(&cfg.BulkMiB, "bulk-mib", 0, "http: bytes of one bulk TCP transfer, in `MiB` (default 1024; 16 with -smoke)")
 	flag.IntVar(&cfg.BulkRuns, "bulk-n", 0, "http: bulk transfers per competitor, interleaved (default 3; 1 with -smoke)")
 	flag.IntVar(&cfg.FirstRuns, "http-boot-n", 0, "http: boots to the first HTTP response per competitor, interleaved (default 10; 2 with -smoke)")
+	flag.IntVar(&cfg.VolRuns, "vol-n", 0, "volumes: runs of volbench per competitor, interleaved (default 3; 1 with -smoke)")
+	flag.IntVar(&cfg.VolMiB, "vol-mib", 0, "volumes: size of the file written and read sequentially, in `MiB` (default 256; 8 with -smoke)")
+	flag.IntVar(&cfg.VolFiles, "vol-files", 0, "volumes: 4 KiB files created and synced per run (default 500; 20 with -smoke)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/cmd/briquebench [-smoke] [-out FILE] [flags]\n\n")
 		flag.PrintDefaults()
@@ -190,6 +201,9 @@ func main() {
 	def(&cfg.BulkMiB, 1024, 16)
 	def(&cfg.BulkRuns, 3, 1)
 	def(&cfg.FirstRuns, 10, 2)
+	def(&cfg.VolRuns, 3, 1)
+	def(&cfg.VolMiB, 256, 8)
+	def(&cfg.VolFiles, 500, 20)
 	def(&cfg.WrkThreads, 1, 1)
 	def(&cfg.WrkConns, 32, 32)
 	if cfg.WrkDur <= 0 {
@@ -239,7 +253,7 @@ func logf(format string, args ...any) {
 // artifacts are the programs the scenarios run, built from the working tree.
 type artifacts struct {
 	repo   string // the repository root (package paths are relative to it)
-	brique string // cmd/brique, with cmd/brique-netd beside it (FindNetd looks there)
+	brique string // cmd/brique, with cmd/brique-netd and cmd/brique-9pd beside it (FindNetd and p9.FindServer look there)
 	images map[string]string
 	native map[string]string // CGO_ENABLED=0 -trimpath -ldflags='-s -w'
 	plain  map[string]string // the same without -trimpath (size note only)
@@ -249,7 +263,7 @@ type artifacts struct {
 // sized, syscall is timed, sleeper is the idle instance of the density
 // scenario, fileread and tmpfs are the files scenario's (its fileread
 // image, with the tree it reads, is built by the scenario), httpserver and
-// bulk the network scenario's servers.
+// bulk the network scenario's servers, volbench the volumes scenario's.
 var programs = []struct {
 	name, pkg string
 	sized     bool // also built without -trimpath, for the image size table
@@ -262,6 +276,7 @@ var programs = []struct {
 	{"tmpfs", "./bench/programs/tmpfs", false},
 	{"httpserver", "./examples/httpserver", true},
 	{"bulk", "./bench/programs/bulk", false},
+	{"volbench", "./bench/programs/volbench", false},
 }
 
 // build builds everything; withPlain adds the binaries without -trimpath
@@ -278,10 +293,23 @@ func build(repo, work string, withPlain bool) (*artifacts, error) {
 	if _, err := command(repo, nil, "go", "build", "-o", a.brique, "./cmd/brique"); err != nil {
 		return nil, err
 	}
-	// brique run finds the user network's daemon next to its executable.
-	logf("building cmd/brique-netd")
-	if _, err := command(repo, nil, "go", "build", "-o", filepath.Join(work, "brique-netd"), "./cmd/brique-netd"); err != nil {
-		return nil, err
+	// brique run finds the user network's daemon and the volumes' 9P
+	// server next to its executable, unless $BRIQUE_NETD or $BRIQUE_9PD
+	// names another build: those are pointed at these, so that the
+	// working tree's helpers are the ones measured.
+	for _, h := range []struct{ name, pkg, env string }{
+		{vnet.NetdName, "./cmd/brique-netd", vnet.NetdEnv},
+		{p9.ServerName, "./cmd/brique-9pd", p9.ServerEnv},
+	} {
+		logf("building %s", h.pkg[2:])
+		p := filepath.Join(work, h.name)
+		if _, err := command(repo, nil, "go", "build", "-o", p, h.pkg); err != nil {
+			return nil, err
+		}
+		if os.Getenv(h.env) != "" {
+			logf("$%s pointed at %s for this run", h.env, p)
+			os.Setenv(h.env, p)
+		}
 	}
 	static := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}
 	for _, p := range programs {
@@ -418,6 +446,9 @@ func run(cfg config) (int, error) {
 	}
 	if cfg.ran("http") {
 		rep.Net = netScenario(cfg, work, arts, rc, rep.RuncSkip)
+	}
+	if cfg.ran("volumes") {
+		rep.Vol = volScenario(r, cfg, work, arts, rc, rep.RuncSkip)
 	}
 	if rc != nil {
 		if ids := rc.leftovers(); len(ids) > 0 {
