@@ -37,6 +37,18 @@ const KernelPackage = brique.ModulePath + "/guest/kernel"
 // net.
 const NetPackage = brique.ModulePath + "/guest/net"
 
+// VolPackage is the volume brick, linked into programs that can open
+// files.
+const VolPackage = brique.ModulePath + "/guest/vol"
+
+// fileFuncs are functions that only a program using the file system
+// keeps after linking.
+var fileFuncs = []string{
+	"os.OpenFile", "os.openFileNolog", "os.openDirNolog", "os.Stat", "os.Lstat",
+	"os.Mkdir", "os.Remove", "os.Rename", "os.Chdir", "os.Chmod", "os.Truncate",
+	"os.Symlink", "os.Link", "os.Readlink", "syscall.Open", "syscall.openat",
+}
+
 // EntrySymbol is the image's first instruction (linker -E).
 const EntrySymbol = KernelPackage + ".rt0"
 
@@ -186,28 +198,14 @@ func Build(o Options) (*Result, error) {
 		bricks = append(bricks, "net")
 		ldflags += " -X " + KernelPackage + ".cpus=2"
 	}
-	var extra, src string
+	var extra, pkgLine string
 	if o.Test {
 		extra = filepath.Join(p.Dir, "zz_brique_test.go")
-		src = fmt.Sprintf("package %s_test\n\n", p.Name)
+		pkgLine = fmt.Sprintf("package %s_test\n\n", p.Name)
 	} else {
 		extra = filepath.Join(p.Dir, "zz_brique.go")
-		src = "package main\n\n"
+		pkgLine = "package main\n\n"
 	}
-	for _, imp := range imports {
-		src += fmt.Sprintf("import _ %q\n", imp)
-	}
-	srcPath := filepath.Join(tmp, "inject.go")
-	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
-		return nil, err
-	}
-	replace[extra] = srcPath
-	ov, _ := json.Marshal(map[string]map[string]string{"Replace": replace})
-	ovPath := filepath.Join(tmp, "overlay.json")
-	if err := os.WriteFile(ovPath, ov, 0o644); err != nil {
-		return nil, err
-	}
-
 	out := o.Output
 	if out == "" {
 		base := filepath.Base(p.ImportPath)
@@ -220,34 +218,64 @@ func Build(o Options) (*Result, error) {
 		out = filepath.Join(mustAbs(o.Dir), out)
 	}
 	elfPath := filepath.Join(tmp, "prog.elf")
-	args := []string{"build"}
-	if o.Test {
-		// -vet=off: vet cannot run on the overlay-only packages (it
-		// changes into their directory, which does not exist on disk).
-		args = []string{"test", "-c", "-vet=off"}
-	}
-	args = append(args, modArgs...)
-	args = append(args, "-overlay="+ovPath, "-trimpath", "-ldflags="+ldflags, "-o", elfPath)
-	args = append(args, o.GoFlags...)
-	args = append(args, pkgArg(p))
-	logf("brique: building %s (go %s)", p.ImportPath, strings.Join(args[:len(args)-1], " "))
-	cmd := exec.Command(goTool(), args...)
-	cmd.Dir = runDir
-	cmd.Env = buildEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%w: go %s: %v\n%s", ErrBuild, args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	if o.Test {
-		if _, err := os.Stat(elfPath); err != nil {
-			return nil, fmt.Errorf("%w: %s has no test files", ErrBuild, p.ImportPath)
+	// goBuild runs the go command with an overlay that imports the bricks.
+	goBuild := func(imports []string) ([]byte, error) {
+		src := pkgLine
+		for _, imp := range imports {
+			src += fmt.Sprintf("import _ %q\n", imp)
 		}
+		srcPath := filepath.Join(tmp, "inject.go")
+		if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
+			return nil, err
+		}
+		replace[extra] = srcPath
+		ov, _ := json.Marshal(map[string]map[string]string{"Replace": replace})
+		ovPath := filepath.Join(tmp, "overlay.json")
+		if err := os.WriteFile(ovPath, ov, 0o644); err != nil {
+			return nil, err
+		}
+		args := []string{"build"}
+		if o.Test {
+			// -vet=off: vet cannot run on the overlay-only packages (it
+			// changes into their directory, which does not exist on disk).
+			args = []string{"test", "-c", "-vet=off"}
+		}
+		args = append(args, modArgs...)
+		args = append(args, "-overlay="+ovPath, "-trimpath", "-ldflags="+ldflags, "-o", elfPath)
+		args = append(args, o.GoFlags...)
+		args = append(args, pkgArg(p))
+		logf("brique: building %s (go %s)", p.ImportPath, strings.Join(args[:len(args)-1], " "))
+		cmd := exec.Command(goTool(), args...)
+		cmd.Dir = runDir
+		cmd.Env = buildEnv()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Stdout = &stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("%w: go %s: %v\n%s", ErrBuild, args[0], err, strings.TrimSpace(stderr.String()))
+		}
+		if o.Test {
+			if _, err := os.Stat(elfPath); err != nil {
+				return nil, fmt.Errorf("%w: %s has no test files", ErrBuild, p.ImportPath)
+			}
+		}
+		return os.ReadFile(elfPath)
 	}
-	raw, err := os.ReadFile(elfPath)
+	raw, err := goBuild(imports)
 	if err != nil {
 		return nil, err
+	}
+	// The volume brick (host directories, brique run -v) goes only into
+	// programs that can open files: the linker kept os.OpenFile or one of
+	// its kin. Finding out takes a second link for those programs.
+	if !o.Test {
+		if uses, err := image.HasFunc(raw, fileFuncs...); err == nil && uses {
+			imports = append(imports, VolPackage)
+			bricks = append(bricks, "vol")
+			if raw, err = goBuild(imports); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rewritten, rep, err := image.Rewrite(raw)
 	if err != nil {

@@ -210,20 +210,24 @@ func TestNetLoopback(t *testing.T) {
 	}
 }
 
-// TestNetBrickOptional: only programs that use package net get the
-// network brick.
-func TestNetBrickOptional(t *testing.T) {
-	for name, want := range map[string]bool{"hello": false, "httpserver": true} {
-		im, err := bimage.Open(exampleImage(t, name))
+// TestBricksOptional: only programs that use package net get the network
+// brick, and only programs that can open files get the volume brick.
+func TestBricksOptional(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		net, vol bool
+	}{{"hello", false, false}, {"httpserver", true, true}, {"files", false, true}} {
+		// (net/http keeps os.Open: http.Dir serves files.)
+		im, err := bimage.Open(exampleImage(t, c.name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		has := false
+		has := map[string]bool{}
 		for _, b := range im.Meta.Bricks {
-			has = has || b == "net"
+			has[b] = true
 		}
-		if has != want {
-			t.Errorf("%s: bricks %v, want net: %v", name, im.Meta.Bricks, want)
+		if has["net"] != c.net || has["vol"] != c.vol {
+			t.Errorf("%s: bricks %v, want net: %v, vol: %v", c.name, im.Meta.Bricks, c.net, c.vol)
 		}
 		syms := 0
 		if s, err := im.File.Symbols(); err == nil {
@@ -233,10 +237,9 @@ func TestNetBrickOptional(t *testing.T) {
 				}
 			}
 		}
-		if !want && syms > 0 {
-			t.Errorf("%s links %d gVisor symbols", name, syms)
+		if !c.net && syms > 0 {
+			t.Errorf("%s links %d gVisor symbols", c.name, syms)
 		}
-
 	}
 }
 

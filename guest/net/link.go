@@ -101,6 +101,9 @@ func (l *link) receive() {
 	for {
 		n := 0
 		before := l.rx.AvailIdx()
+		// Read the device's index before looking for completions: a
+		// frame that lands after the loop then ends the wait at once.
+		idx := l.rx.UsedIdx()
 		for {
 			h, size, ok := l.rx.Used()
 			if !ok {
@@ -122,7 +125,6 @@ func (l *link) receive() {
 			l.rx.Kick(before)
 			continue
 		}
-		idx := l.rx.UsedIdx()
 		syscall.Syscall(kernel.SysWaitDevice, l.rx.UsedIdxAddr(), uintptr(idx), 0)
 	}
 }
