@@ -686,3 +686,36 @@ func TestVolumeConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumeChdir: the working directory can be inside a volume, and
+// relative paths then resolve there.
+func TestVolumeChdir(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	img := volImage(t, "volchdir", `package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Println("chdir:", os.Chdir("/data/sub"))
+	wd, _ := os.Getwd()
+	b, err := os.ReadFile("f.txt")
+	fmt.Printf("wd %s read %q %v\n", wd, b, err)
+	fmt.Println("chdir to a missing directory fails:", os.Chdir("/data/nope") != nil)
+	fmt.Println("write:", os.WriteFile("g.txt", []byte("relative\n"), 0o644))
+}
+`)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "f.txt"), []byte("inside\n"), 0o644)
+	r := volRun(t, img, []string{"-v", dir + ":/data"})
+	want := "chdir: <nil>\nwd /data/sub read \"inside\\n\" <nil>\nchdir to a missing directory fails: true\nwrite: <nil>\n"
+	if r.Code != 0 || r.Stdout != want {
+		t.Fatalf("want\n%s\n%s", want, r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sub", "g.txt")); string(b) != "relative\n" {
+		t.Errorf("g.txt on the host: %q", b)
+	}
+}

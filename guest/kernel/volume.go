@@ -156,6 +156,10 @@ func volNormalize(t *thread) (c volCall, ok bool) {
 		if a[1] == 0 {
 			return c, false // futimens: a call on the descriptor
 		}
+	case sysChdir:
+		// Checked as "can search it" (the service has no chdir); the
+		// kernel then moves the working directory (volFinish).
+		c.nr, c.args = sysFaccessat, [6]uint64{cwdFD, a[0], 1}
 	case sysTruncate, sysStatfs:
 		c.dirArg[0], c.path[0] = -1, 0
 	default:
@@ -292,9 +296,18 @@ func volRoute(t *thread, restart bool) (r int64, ok bool) {
 	return svcForward(t, SvcVolume, -1, false), true
 }
 
-// volFinish turns a successful open into a descriptor.
+// volFinish turns a successful open into a descriptor, and a successful
+// chdir check into the new working directory.
 func volFinish(t *thread, r int64) int64 {
 	t.svcVol = false
+	if t.regs.rax == sysChdir && r == 0 {
+		n := resolve(atFDCWD, uintptr(t.regs.rdi), &pathBuf)
+		if n < 0 {
+			return n
+		}
+		cwdLen = copy(cwd[:], pathBuf[:n])
+		return 0
+	}
 	if c, ok := volNormalize(t); ok && c.nr == sysOpenat && r >= 0 && r < MaxSvcObjects {
 		objMount[r] = t.svcVolVol
 		return newSvcFD(SvcVolume, r, c.args[2]&oCloexec != 0, false)
