@@ -183,6 +183,8 @@ const (
 const (
 	BootFlagDebug  = 1 << 0 // log library OS diagnostics (unimplemented syscalls, ...)
 	BootFlagStrace = 1 << 1 // log every system call with the guest clock (slow: one exit each)
+	// BootFlagSyscount: log the most frequent system calls at exit.
+	BootFlagSyscount = 1 << 2
 )
 
 // Preemption: the monitor interrupts a running vCPU every PreemptPeriodNS,

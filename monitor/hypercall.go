@@ -36,7 +36,7 @@ func (v *vcpu) hypercall(nr, arg uint64) (code int, exit, crashed bool, err erro
 		}
 		if nr == abi.HypercallLog {
 			msg := string(data)
-			if v.cfg.Debug || strings.HasPrefix(msg, "warning") || os.Getenv("BRIQUE_STRACE") != "" {
+			if v.cfg.Debug || strings.HasPrefix(msg, "warning") || os.Getenv("BRIQUE_STRACE") != "" || os.Getenv("BRIQUE_SYSCOUNT") != "" {
 				fmt.Fprintf(v.cfg.Stderr, "brique: guest: %s\n", msg)
 			}
 			return 0, false, false, nil

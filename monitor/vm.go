@@ -231,6 +231,9 @@ func Run(cfg Config) (Result, error) {
 	if os.Getenv("BRIQUE_STRACE") != "" {
 		flags |= abi.BootFlagStrace | abi.BootFlagDebug
 	}
+	if os.Getenv("BRIQUE_SYSCOUNT") != "" {
+		flags |= abi.BootFlagSyscount | abi.BootFlagDebug
+	}
 	var cmdline string
 	if cfg.Cwd != "" {
 		if strings.ContainsAny(cfg.Cwd, " \t\n") || !strings.HasPrefix(cfg.Cwd, "/") {

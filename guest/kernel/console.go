@@ -118,6 +118,9 @@ func crashWith(kind, vector, errcode, addr uint64, r *regs, msg string) {
 
 // exitVM ends the program with status code; it does not return.
 func exitVM(code int) {
+	if bootFlags&abi.BootFlagSyscount != 0 {
+		logSysCount()
+	}
 	store64(abi.BootInfoAddr+abi.BootInfoFramesPeak, framesPeak)
 	store64(abi.BootInfoAddr+abi.BootInfoSyscalls, nSyscalls)
 	store64(abi.BootInfoAddr+abi.BootInfoFaults, nFaults)

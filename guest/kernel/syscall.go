@@ -61,11 +61,45 @@ var enosysLogged [512]bool
 // Counters reported to the monitor at exit (brique run --stats).
 var nSyscalls, nFaults uint64
 
+// sysCount counts calls by number (BRIQUE_SYSCOUNT=1 logs the top ones at
+// exit).
+var sysCount [512]uint64
+
+// logSysCount logs the most frequent system calls.
+func logSysCount() {
+	var done [512]bool
+	for k := 0; k < 12; k++ {
+		best := -1
+		for i := range sysCount {
+			if !done[i] && sysCount[i] > 0 && (best < 0 || sysCount[i] > sysCount[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		done[best] = true
+		logStr("syscall ")
+		logInt(int64(best))
+		if best < len(sysNames) && sysNames[best] != "" {
+			logStr(" (")
+			logStr(sysNames[best])
+			logStr(")")
+		}
+		logStr(": ")
+		logInt(int64(sysCount[best]))
+		logFlush()
+	}
+}
+
 // syscallGo is called by syscallEntry for the current thread.
 func syscallGo() {
 	t := &threads[cur]
 	t.fxValid = 0
 	nSyscalls++
+	if nr := t.regs.rax; nr < uint64(len(sysCount)) {
+		sysCount[nr]++
+	}
 	dispatch(t, false)
 	if t.state != thRunnable {
 		schedule(false)
