@@ -105,12 +105,13 @@ func zpolineInit() {
 
 // Auxiliary vector keys (linux/auxvec.h).
 const (
-	atNull   = 0
-	atPagesz = 6
-	atClktck = 17
-	atSecure = 23
-	atRandom = 25
-	atExecfn = 31
+	atNull        = 0
+	atPagesz      = 6
+	atClktck      = 17
+	atSecure      = 23
+	atRandom      = 25
+	atExecfn      = 31
+	atSysinfoEhdr = 33
 )
 
 // buildInitialStack maps the main thread's stack and lays out argc, argv,
@@ -139,7 +140,7 @@ func buildInitialStack() uintptr {
 	store64(random+8, seed[1]^seed[3])
 
 	// Pointer area: argc, argv..., 0, envp..., 0, auxv pairs.
-	const nAux = 6
+	const nAux = 7
 	words := 1 + argc + 1 + envc + 1 + 2*nAux
 	sp -= words * 8
 	sp &^= 15
@@ -169,6 +170,8 @@ func buildInitialStack() uintptr {
 	put(random)
 	put(atExecfn)
 	put(execfn)
+	put(atSysinfoEhdr)
+	put(vdsoInit())
 	put(atNull)
 	put(0)
 	return sp
