@@ -20,14 +20,19 @@ const (
 	// SysSvcRegister(svc) announces a service: from then on the calls it
 	// serves are queued for it instead of failing.
 	SysSvcRegister = 502
-	// SysSvcWait(svc, req, handle, result, obj+1, events) first
-	// refreshes the readiness of object obj as SysSvcReady(svc, obj,
-	// events|1<<32) would (obj+1 = 0: none), completes the request handle
-	// (0: none) with result, then, if req is not 0, blocks until a request
-	// for svc is queued and writes it to *req (a SvcRequest).
+	// SysSvcWait(svc, req, handle, result, obj+1, events|seq<<32) first
+	// refreshes the readiness of object obj (obj+1 = 0: none) after the
+	// call it served (an edge only if a bit appeared), completes the
+	// request handle (0: none) with result, then, if req is not 0, blocks
+	// until a request for svc is queued and writes it to *req (a
+	// SvcRequest).
 	SysSvcWait = 503
-	// SysSvcReady(svc, obj, events) sets the readiness (epoll bits) of
-	// object obj and wakes whoever waits on it.
+	// SysSvcReady(svc, obj, events, seq) sets the readiness (epoll bits)
+	// of object obj and wakes whoever waits on it. seq orders the updates
+	// of an object (0: unordered): the service numbers them as it reads
+	// the state, and the kernel drops an update older than one it already
+	// applied, so a refresh computed before a change but delivered after
+	// it cannot hide the change.
 	SysSvcReady = 504
 	// SysSvcAlloc(svc) reserves an object number (for a connection that
 	// accept creates), or returns -ENFILE.
@@ -102,6 +107,7 @@ const (
 type svcObject struct {
 	used          bool
 	events        uint32
+	seq           uint32 // last applied update (SysSvcReady)
 	gen           uint64
 	llen, rlen    uint8
 	local, remote [28]byte // sockaddrs (SysSvcAddr)
@@ -154,7 +160,7 @@ func sysSvcWaitImpl(t *thread) int64 {
 	s := &services[svc]
 	if !t.restart {
 		if o := t.regs.r8; o != 0 && o <= MaxSvcObjects {
-			svcSetReady(int(svc), o-1, t.regs.r9|1<<32)
+			svcSetReady(int(svc), o-1, uint32(t.regs.r9), uint32(t.regs.r9>>32), true)
 		}
 		if h := t.regs.rdx; h != 0 {
 			if r := svcComplete(h, int64(t.regs.r10)); r < 0 {
@@ -234,16 +240,21 @@ func sysSvcReadyImpl(t *thread) int64 {
 	if svc >= numSvcs || obj >= MaxSvcObjects {
 		return -eINVAL
 	}
-	svcSetReady(int(svc), obj, t.regs.rdx)
+	svcSetReady(int(svc), obj, uint32(t.regs.rdx), uint32(t.regs.r10), false)
 	return 0
 }
 
-func svcSetReady(svc int, obj, events uint64) {
+func svcSetReady(svc int, obj uint64, ev, seq uint32, refresh bool) {
 	o := &services[svc].objs[obj]
-	ev := uint32(events)
+	if seq != 0 {
+		if int32(seq-o.seq) < 0 {
+			return // older than what was applied
+		}
+		o.seq = seq
+	}
 	rising := ev&^o.events != 0
 	o.events = ev
-	if events&(1<<32) != 0 && !rising {
+	if refresh && !rising {
 		return
 	}
 	o.gen++
@@ -334,7 +345,7 @@ func svcClosed(d *fdesc) {
 	svc, obj := svcOf(d)
 	svcPost(svc, svcAsync{nr: sysClose, obj: obj})
 	o := &services[svc].objs[obj]
-	o.events, o.llen, o.rlen = 0, 0, 0
+	o.events, o.llen, o.rlen, o.seq = 0, 0, 0, 0
 	o.gen++
 }
 
@@ -354,7 +365,7 @@ func svcAlloc(svc int) int32 {
 	for i := range s.objs {
 		if o := &s.objs[i]; !o.used {
 			o.used = true
-			o.events, o.llen, o.rlen = 0, 0, 0
+			o.events, o.llen, o.rlen, o.seq = 0, 0, 0, 0
 			o.gen++
 			return int32(i)
 		}
@@ -388,6 +399,19 @@ func sysSvcAddrImpl(t *thread) int64 {
 		o.rlen = uint8(n)
 	}
 	return 0
+}
+
+// svcWouldBlock reports whether a non-blocking receive or accept on the
+// object would fail with EAGAIN, from the readiness the service reported:
+// Go's net reads until EAGAIN, and this answers that last read without a
+// round trip to the service.
+func svcWouldBlock(svc int, obj int32, nr uint64) bool {
+	switch nr {
+	case sysRead, sysReadv, sysRecvfrom, sysRecvmsg, sysAccept, sysAccept4:
+	default:
+		return false
+	}
+	return services[svc].objs[obj].events&(epollIn|epollErr|epollHup|epollRdhup) == 0
 }
 
 // svcBlocks reports whether a call waits for readiness on a blocking

@@ -119,6 +119,9 @@ func sysSockCallImpl(t *thread) int64 {
 		return sockName(d, t.regs.rax == sysGetpeername, uintptr(t.regs.rsi), uintptr(t.regs.rdx))
 	}
 	svc, obj := svcOf(d)
+	if !t.restart && d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
+		return -eAGAIN
+	}
 	r := svcForward(t, svc, obj, d.nonblock)
 	if r == blockedRet {
 		return r
@@ -140,6 +143,9 @@ func svcFDCall(t *thread, d *fdesc) int64 {
 		return -eFAULT
 	}
 	svc, obj := svcOf(d)
+	if !t.restart && d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
+		return -eAGAIN
+	}
 	return svcForward(t, svc, obj, d.nonblock)
 }
 

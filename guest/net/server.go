@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -37,6 +38,8 @@ type sock struct {
 	entry  waiter.Entry
 	// err: the endpoint could not be created; every call fails with it.
 	err syscall.Errno
+	// seq numbers the readiness updates sent to the kernel.
+	seq atomic.Uint32
 }
 
 const (
@@ -74,19 +77,24 @@ func (s *server) serve() {
 		var so *sock
 		result, so = s.do(req)
 		if so != nil && so.ep != nil {
-			// The call's effect on readiness goes with the result.
-			ready, events = uint64(so.id)+1, uint64(so.ep.Readiness(allEvents))
+			// The call's effect on readiness goes with the result,
+			// ordered after the notifications already sent.
+			seq := so.seq.Load()
+			ready, events = uint64(so.id)+1, uint64(so.ep.Readiness(allEvents))|uint64(seq)<<32
 		}
 	}
 }
 
-// report tells the kernel the readiness of so.
-func (so *sock) report(refresh bool) {
-	ev := uint64(so.ep.Readiness(allEvents))
-	if refresh {
-		ev |= 1 << 32
+// report tells the kernel the readiness of so (netstack notified a
+// change). The sequence number is taken before the state is read: an
+// update the kernel receives out of order is then recognised as older.
+func (so *sock) report() {
+	seq := so.seq.Add(1)
+	if seq == 0 {
+		seq = so.seq.Add(1) // 0 means unordered
 	}
-	syscall.RawSyscall(kernel.SysSvcReady, kernel.SvcNet, uintptr(so.id), uintptr(ev))
+	ev := uint64(so.ep.Readiness(allEvents))
+	syscall.RawSyscall6(kernel.SysSvcReady, kernel.SvcNet, uintptr(so.id), uintptr(ev), uintptr(seq), 0, 0)
 }
 
 // do serves one request; it returns the result and the socket whose
@@ -231,9 +239,9 @@ func (s *server) socket(id int32, domain, typ, proto uint64) {
 
 // watch starts reporting the readiness of so.
 func (s *server) watch(so *sock) {
-	so.entry = waiter.NewFunctionEntry(allEvents, func(waiter.EventMask) { so.report(false) })
+	so.entry = waiter.NewFunctionEntry(allEvents, func(waiter.EventMask) { so.report() })
 	so.wq.EventRegister(&so.entry)
-	so.report(false)
+	so.report()
 }
 
 func (s *server) close(so *sock) {
