@@ -1044,24 +1044,7 @@ func main() {
 // address: the host kernel answers the guest's ARP request.
 func TestNetTAPARP(t *testing.T) {
 	kvmtest.RequireKVM(t)
-	if os.Geteuid() != 0 {
-		t.Skip("TAP devices and network namespaces need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("the ip command (iproute2) is not installed")
-	}
-	ns := fmt.Sprintf("brique-e2e-%d", os.Getpid())
-	ipCmd := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	ipCmd("netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	ipCmd("-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
-	ipCmd("-n", ns, "addr", "add", "192.168.127.1/24", "dev", "tap0")
-	ipCmd("-n", ns, "link", "set", "tap0", "up")
+	ns := tapNetns(t, "brique-e2e", "192.168.127.1/24")
 	dir := newModule(t, "example.com/arptap", map[string]string{"main.go": arpProgram})
 	img := filepath.Join(t.TempDir(), "arp.img")
 	if r := brique(t, dir, "build", "-q", "-o", img, "."); r.Code != 0 {

@@ -140,25 +140,7 @@ func TestNetHTTPClientUser(t *testing.T) {
 // fetches a page from inside the namespace.
 func TestNetTAPHTTP(t *testing.T) {
 	kvmtest.RequireKVM(t)
-	if os.Geteuid() != 0 {
-		t.Skip("TAP devices and network namespaces need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("the ip command (iproute2) is not installed")
-	}
-	ns := fmt.Sprintf("brique-http-%d", os.Getpid())
-	ipCmd := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	ipCmd("netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	ipCmd("-n", ns, "link", "set", "lo", "up")
-	ipCmd("-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
-	ipCmd("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "tap0")
-	ipCmd("-n", ns, "link", "set", "tap0", "up")
+	ns := tapNetns(t, "brique-http", "10.9.0.1/24")
 	img := exampleImage(t, "httpserver")
 	s := startBrique(t, []string{"ip", "netns", "exec", ns}, "listening on",
 		"--net", "tap=tap0,ip=10.9.0.2/24,gw=10.9.0.1,mac=52:54:00:12:34:56", img)
@@ -173,6 +155,33 @@ func TestNetTAPHTTP(t *testing.T) {
 	if !strings.Contains(string(out), "52:54:00:12:34:56") {
 		t.Errorf("neighbour entry of the guest: %s", out)
 	}
+}
+
+// tapNetns creates a network namespace (deleted when the test ends) with
+// a TAP interface tap0 that holds hostAddr and is up, and returns its
+// name. It skips the test without root or the ip command.
+func tapNetns(t *testing.T, prefix, hostAddr string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("TAP devices and network namespaces need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is not installed")
+	}
+	ns := fmt.Sprintf("%s-%d", prefix, os.Getpid())
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ipCmd("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ipCmd("-n", ns, "link", "set", "lo", "up")
+	ipCmd("-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
+	ipCmd("-n", ns, "addr", "add", hostAddr, "dev", "tap0")
+	ipCmd("-n", ns, "link", "set", "tap0", "up")
+	return ns
 }
 
 // TestHelperGet is not a test: TestNetTAPHTTP runs it in a namespace.

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -70,7 +69,8 @@ func start(cmdline string) error {
 	}
 
 	var err error
-	if base := findDevice(cmdline, virtioNetID); base != 0 {
+	if devs := virtio.Find(cmdline, virtioNetID); len(devs) > 0 {
+		base := uintptr(devs[0])
 		err = func() error {
 			l, err := openLink(base)
 			if err != nil {
@@ -127,29 +127,4 @@ func addAddr(s *stack.Stack, nic tcpip.NICID, a tcpip.Address, prefix int) {
 
 func subnet(a tcpip.Address, prefix int) tcpip.Subnet {
 	return tcpip.AddressWithPrefix{Address: a, PrefixLen: prefix}.Subnet()
-}
-
-// findDevice returns the register window of the first virtio-mmio device
-// with the given ID announced on the command line, or 0.
-func findDevice(cmdline string, id uint32) uintptr {
-	for _, w := range strings.Fields(cmdline) {
-		v, ok := strings.CutPrefix(w, "virtio_mmio.device=")
-		if !ok {
-			continue
-		}
-		_, rest, ok := strings.Cut(v, "@")
-		if !ok {
-			continue
-		}
-		addr, _, _ := strings.Cut(rest, ":")
-		a, err := strconv.ParseUint(strings.TrimPrefix(addr, "0x"), 16, 64)
-		if err != nil {
-			continue
-		}
-		m := virtio.MMIO(uintptr(a))
-		if m.Read32(0) == 0x74726976 && m.Read32(8) == id {
-			return uintptr(a)
-		}
-	}
-	return 0
 }

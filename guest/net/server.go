@@ -104,7 +104,7 @@ func (s *server) do(r *kernel.SvcRequest) (int64, *sock) {
 	if r.Obj < 0 || int(r.Obj) >= len(s.socks) {
 		return -int64(syscall.EBADF), nil
 	}
-	if r.NR == sysSocket {
+	if r.NR == syscall.SYS_SOCKET {
 		s.socket(int32(r.Obj), a[0], a[1], a[2])
 		return 0, nil
 	}
@@ -112,7 +112,7 @@ func (s *server) do(r *kernel.SvcRequest) (int64, *sock) {
 	if so == nil {
 		return -int64(syscall.EBADF), nil
 	}
-	if r.NR == sysClose {
+	if r.NR == syscall.SYS_CLOSE {
 		s.close(so)
 		return 0, nil
 	}
@@ -121,7 +121,7 @@ func (s *server) do(r *kernel.SvcRequest) (int64, *sock) {
 	}
 	ret := s.call(so, r)
 	switch r.NR {
-	case sysBind, sysListen, sysConnect, sysSendto, sysSendmsg, sysGetsockopt:
+	case syscall.SYS_BIND, syscall.SYS_LISTEN, syscall.SYS_CONNECT, syscall.SYS_SENDTO, syscall.SYS_SENDMSG, syscall.SYS_GETSOCKOPT:
 		// Calls that can give the socket an address or a peer
 		// (getsockopt: Go asks SO_ERROR when a connect completes).
 		so.pushAddrs()
@@ -147,13 +147,13 @@ func (so *sock) pushAddrs() {
 func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 	a := r.Args
 	switch r.NR {
-	case sysRead:
+	case syscall.SYS_READ:
 		return so.recv(iovec{{a[1], a[2]}}, 0, 0, 0)
-	case sysReadv:
+	case syscall.SYS_READV:
 		return so.recv(iovecs(a[1], a[2]), 0, 0, 0)
-	case sysRecvfrom:
+	case syscall.SYS_RECVFROM:
 		return so.recv(iovec{{a[1], a[2]}}, a[3], a[4], a[5])
-	case sysRecvmsg:
+	case syscall.SYS_RECVMSG:
 		m := a[1]
 		n := so.recv(iovecs(ld64(m+16), ld64(m+24)), a[2], ld64(m), m+8)
 		if n >= 0 {
@@ -161,32 +161,32 @@ func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 			st32(m+48, 0) // msg_flags
 		}
 		return n
-	case sysWrite:
+	case syscall.SYS_WRITE:
 		return so.send(iovec{{a[1], a[2]}}, 0, 0)
-	case sysWritev:
+	case syscall.SYS_WRITEV:
 		return so.send(iovecs(a[1], a[2]), 0, 0)
-	case sysSendto:
+	case syscall.SYS_SENDTO:
 		return so.send(iovec{{a[1], a[2]}}, a[4], a[5])
-	case sysSendmsg:
+	case syscall.SYS_SENDMSG:
 		m := a[1]
 		return so.send(iovecs(ld64(m+16), ld64(m+24)), ld64(m), uint64(ld32(m+8)))
-	case sysBind:
+	case syscall.SYS_BIND:
 		addr, errno := so.readAddr(a[1], a[2])
 		if errno != 0 {
 			return -int64(errno)
 		}
 		return errnoOf(so.ep.Bind(addr))
-	case sysListen:
+	case syscall.SYS_LISTEN:
 		backlog := int(int32(a[1]))
 		if backlog <= 0 || backlog > 4096 {
 			backlog = 4096
 		}
 		return errnoOf(so.ep.Listen(backlog))
-	case sysConnect:
+	case syscall.SYS_CONNECT:
 		return so.connect(a[1], a[2], r.Flags&kernel.SvcRetry != 0)
-	case sysAccept, sysAccept4:
+	case syscall.SYS_ACCEPT, syscall.SYS_ACCEPT4:
 		return s.accept(so, a[1], a[2])
-	case sysShutdown:
+	case syscall.SYS_SHUTDOWN:
 		var f tcpip.ShutdownFlags
 		switch a[1] {
 		case 0:
@@ -199,9 +199,9 @@ func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 			return -int64(syscall.EINVAL)
 		}
 		return errnoOf(so.ep.Shutdown(f))
-	case sysSetsockopt:
+	case syscall.SYS_SETSOCKOPT:
 		return so.setsockopt(a[1], a[2], a[3], a[4])
-	case sysGetsockopt:
+	case syscall.SYS_GETSOCKOPT:
 		return so.getsockopt(a[1], a[2], a[3], a[4])
 	}
 	return -int64(syscall.ENOSYS)
@@ -697,27 +697,3 @@ func (r *iovReader) Read(b []byte) (int, error) {
 	}
 	return n, nil
 }
-
-// Linux system call numbers the server sees.
-const (
-	sysRead        = 0
-	sysWrite       = 1
-	sysClose       = 3
-	sysReadv       = 19
-	sysWritev      = 20
-	sysSocket      = 41
-	sysConnect     = 42
-	sysAccept      = 43
-	sysSendto      = 44
-	sysRecvfrom    = 45
-	sysSendmsg     = 46
-	sysRecvmsg     = 47
-	sysShutdown    = 48
-	sysBind        = 49
-	sysListen      = 50
-	sysGetsockname = 51
-	sysGetpeername = 52
-	sysSetsockopt  = 54
-	sysGetsockopt  = 55
-	sysAccept4     = 288
-)

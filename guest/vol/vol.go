@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -66,23 +65,9 @@ func parseCmdline(cmdline string) []spec {
 // findDevice returns the register window of the virtio-9p device with
 // mount tag tag announced on the command line, or 0.
 func findDevice(cmdline, tag string) uintptr {
-	for _, w := range strings.Fields(cmdline) {
-		v, ok := strings.CutPrefix(w, "virtio_mmio.device=")
-		if !ok {
-			continue
-		}
-		_, rest, ok := strings.Cut(v, "@")
-		if !ok {
-			continue
-		}
-		addr, _, _ := strings.Cut(rest, ":")
-		a, err := strconv.ParseUint(strings.TrimPrefix(addr, "0x"), 16, 64)
-		if err != nil {
-			continue
-		}
-		m := virtio.MMIO(uintptr(a))
-		if m.Read32(virtio.RegMagicValue) == virtio.MagicValue && m.Read32(virtio.RegDeviceID) == virtio9PID && mountTag(m) == tag {
-			return uintptr(a)
+	for _, m := range virtio.Find(cmdline, virtio9PID) {
+		if mountTag(m) == tag {
+			return uintptr(m)
 		}
 	}
 	return 0
