@@ -160,6 +160,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 			rf.mem.mib = NetDefaultMemoryMiB
 		}
 	}
+	if len(vols.list) > 0 && !slices.Contains(img.Meta.Bricks, "vol") {
+		fmt.Fprintf(stderr, "brique: warning: %s cannot open files (it has no volume brick): -v has no effect\n", target)
+	}
 	netCfg, err := netConfig(*netMode, publish, rf.debug, stderr)
 	if err != nil {
 		return 0, err
