@@ -150,6 +150,12 @@ func TestNetTAPHTTP(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "Hello from Brique! host=brique path=/tap remote=10.9.0.1:") {
 		t.Fatalf("GET through the TAP interface\n%s\nbrique output:\n%s", r, s.out)
 	}
+	// IPv6 on the link: the guest's link-local address comes from its MAC.
+	r = testutil.Cmd{Timeout: time.Minute, Env: append(os.Environ(), "BRIQUE_TEST_GET=http://[fe80::5054:ff:fe12:3456%25tap0]:8080/v6")}.Run(t,
+		"ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperGet$")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "path=/v6 remote=[fe80::") {
+		t.Fatalf("GET over IPv6 (link-local)\n%s\nbrique output:\n%s", r, s.out)
+	}
 	// The guest has the MAC address it was given.
 	out, _ := exec.Command("ip", "-n", ns, "neigh", "show", "10.9.0.2").CombinedOutput()
 	if !strings.Contains(string(out), "52:54:00:12:34:56") {
@@ -180,6 +186,11 @@ func tapNetns(t *testing.T, prefix, hostAddr string) string {
 	ipCmd("-n", ns, "link", "set", "lo", "up")
 	ipCmd("-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
 	ipCmd("-n", ns, "addr", "add", hostAddr, "dev", "tap0")
+	// No duplicate address detection: the interface's IPv6 link-local
+	// address is usable as soon as the link is up.
+	if out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/tap0/accept_dad").CombinedOutput(); err != nil {
+		t.Logf("disabling DAD on tap0: %v %s", err, out)
+	}
 	ipCmd("-n", ns, "link", "set", "tap0", "up")
 	return ns
 }

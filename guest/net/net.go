@@ -80,6 +80,11 @@ func start(cmdline string) error {
 				return fmt.Errorf("eth0: %v", err)
 			}
 			go l.receive()
+			// IPv6 link-local address (from the MAC, as Linux does):
+			// the guest is reachable over IPv6 on its link.
+			ll := header.LinkLocalAddr(l.mac)
+			addAddr(s, nicEth, ll, 64)
+			routes = append(routes, tcpip.Route{Destination: subnet(ll, 64), NIC: nicEth})
 			cfg, ok := netconf.ParseCmdline(cmdline)
 			if !ok {
 				return fmt.Errorf("the interface has no address: pass one with the monitor's ip= setting")
