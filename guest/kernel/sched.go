@@ -40,7 +40,7 @@ func wake(t *thread) {
 
 // wakeKind wakes every thread blocked in a wait of the given kind.
 func wakeKind(kind uint64) {
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		if t := &threads[i]; t.state == thBlocked && t.wait == kind {
 			wake(t)
 		}
@@ -51,7 +51,7 @@ func wakeKind(kind uint64) {
 // earliest deadline still pending (0 = none).
 func expireTimers(now int64) int64 {
 	next := int64(0)
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		t := &threads[i]
 		if t.state != thBlocked || t.deadline == 0 {
 			continue
@@ -87,8 +87,8 @@ func schedule(rotate bool) {
 				start = h
 			}
 		}
-		for k := 0; k < maxThreads; k++ {
-			i := (start + k) % maxThreads
+		for k := 0; k < threadsHi; k++ {
+			i := (start + k) % threadsHi
 			t := &threads[i]
 			switch t.state {
 			case thRunnable:
@@ -131,7 +131,7 @@ func schedule(rotate bool) {
 }
 
 func anyRunnable() bool {
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		if s := threads[i].state; s == thRunnable || s == thWoken {
 			return true
 		}
@@ -162,7 +162,7 @@ func upcallGo() {
 }
 
 func findThread(tid int64) *thread {
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		if t := &threads[i]; t.state != thFree && t.tid == tid {
 			return t
 		}

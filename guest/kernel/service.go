@@ -128,10 +128,9 @@ type service struct {
 	qhead, qn int
 	// Asynchronous requests, served before the queue (they come first:
 	// a socket is created before anyone can use it).
-	async      [2 * MaxSvcObjects]svcAsync
-	ahead, an  int
-	objs       [MaxSvcObjects]svcObject
-	nForwarded uint64
+	async     [2 * MaxSvcObjects]svcAsync
+	ahead, an int
+	objs      [MaxSvcObjects]svcObject
 }
 
 var services [numSvcs]service
@@ -180,7 +179,7 @@ func sysSvcWaitImpl(t *thread) int64 {
 		}
 		return block(t, waitSvcNext, uintptr(svc), 0)
 	}
-	memclr(req, svcReqSize)
+	memclr(req, 120) // the fixed part; volFill sets the paths' lengths
 	if s.an > 0 {
 		a := &s.async[s.ahead]
 		s.ahead = (s.ahead + 1) % len(s.async)
@@ -259,7 +258,7 @@ func svcSetReady(svc int, obj uint64, ev, seq uint32, refresh bool) {
 	}
 	o.gen++
 	key := uintptr(svc)<<svcShift | uintptr(obj)
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		w := &threads[i]
 		if w.state == thBlocked && (w.wait == waitEpoll || w.wait == waitSvcReady && w.waitAddr == key) {
 			wake(w)
@@ -322,14 +321,13 @@ func svcEnqueue(t *thread, svc int, obj int32) int64 {
 	}
 	s.q[(s.qhead+s.qn)%len(s.q)] = int32(cur)
 	s.qn++
-	s.nForwarded++
 	t.svcState = svcQueued
 	svcWakeServer(svc)
 	return block(t, waitSvcReply, 0, 0)
 }
 
 func svcWakeServer(svc int) {
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		w := &threads[i]
 		if w.state == thBlocked && w.wait == waitSvcNext && w.waitAddr == uintptr(svc) {
 			wake(w)

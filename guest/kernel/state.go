@@ -73,9 +73,13 @@ type thread struct {
 // Kernel-wide state used by the assembly. Offsets come from go_asm.h.
 var (
 	threads [maxThreads]thread
-	cur     int     // index of the running thread
-	curRegs uintptr // &threads[cur].regs, read by the assembly
-	curFX   uintptr // threads[cur].fxp, read by the assembly
+	// threadsHi bounds the slots ever used (threads[threadsHi:] are all
+	// free): the scheduler's scans stay short in programs with few
+	// threads although the table has room for 512.
+	threadsHi = 1
+	cur       int     // index of the running thread
+	curRegs   uintptr // &threads[cur].regs, read by the assembly
+	curFX     uintptr // threads[cur].fxp, read by the assembly
 
 	curFXValid uintptr // &threads[cur].fxValid, read by the assembly
 

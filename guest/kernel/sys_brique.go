@@ -107,7 +107,7 @@ func sysWaitDeviceImpl(t *thread) int64 {
 // pollDeviceWaits wakes the threads whose device index moved; it runs
 // after every halt and on every preemption upcall (pollDevices).
 func pollDeviceWaits() {
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		w := &threads[i]
 		if w.state == thBlocked && w.wait == waitDevice && load16(w.waitAddr) != w.waitVal {
 			wake(w)

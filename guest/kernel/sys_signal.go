@@ -205,7 +205,7 @@ func post(d *thread, sig int) {
 // not block it, preferring a runnable one.
 func signalProcess(sig int) {
 	var pick *thread
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		d := &threads[i]
 		if d.state == thFree || d.sigmask&sigBit(sig) != 0 {
 			continue
@@ -216,7 +216,7 @@ func signalProcess(sig int) {
 	}
 	if pick == nil {
 		pick = &threads[0]
-		for i := range threads {
+		for i := range threads[:threadsHi] {
 			if threads[i].state != thFree {
 				pick = &threads[i]
 				break

@@ -29,6 +29,9 @@ func sysCloneImpl(t *thread) int64 {
 	if idx < 0 {
 		return -eAGAIN
 	}
+	if idx >= threadsHi {
+		threadsHi = idx + 1
+	}
 	c := &threads[idx]
 	fxp := c.fxp
 	if fxp == 0 {
@@ -73,7 +76,7 @@ func sysExitImpl(t *thread) int64 {
 	}
 	t.state = thFree
 	live := false
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		if threads[i].state != thFree {
 			live = true
 		}
@@ -214,7 +217,7 @@ func sysFutexImpl(t *thread) int64 {
 // futexWake wakes up to n threads waiting on addr.
 func futexWake(addr uintptr, n int) int {
 	woke := 0
-	for i := range threads {
+	for i := range threads[:threadsHi] {
 		if woke >= n {
 			break
 		}

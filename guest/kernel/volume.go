@@ -376,6 +376,8 @@ func volFill(w *thread, req uintptr) {
 	store64(req+80, ^uint64(0)) // Vol
 	store64(req+88, ^uint64(0)) // DirObj
 	store64(req+96, ^uint64(0))
+	store64(req+104, 0) // PathLen
+	store64(req+112, 0)
 	c, ok := volNormalize(w)
 	if !ok || w.svcObj >= 0 {
 		return // a call on a descriptor: Obj says which
