@@ -87,7 +87,7 @@ func start(cmdline string) error {
 			routes = append(routes, tcpip.Route{Destination: subnet(ll, 64), NIC: nicEth})
 			cfg, ok := netconf.ParseCmdline(cmdline)
 			if !ok {
-				return fmt.Errorf("the interface has no address: pass one with the monitor's ip= setting")
+				return fmt.Errorf("the network device has no address: give one with brique run --net tap=NAME,ip=ADDR/PREFIX[,gw=ADDR]")
 			}
 			addr := tcpip.AddrFrom4(cfg.Addr)
 			addAddr(s, nicEth, addr, cfg.PrefixLen)

@@ -455,29 +455,28 @@ func (so *sock) getsockopt(level, name, valp, lenp uint64) int64 {
 		}
 		v = int32(time.Duration(opt) / time.Second)
 	case level == solTCP && name == syscall.TCP_KEEPCNT:
-		n, err := so.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
-		if err != nil {
-			return errnoOf(err)
-		}
-		v = int32(n)
+		return so.getInt(tcpip.KeepaliveCountOption, valp, lenp)
 	case level == solIP && name == syscall.IP_TTL:
-		n, err := so.ep.GetSockOptInt(tcpip.IPv4TTLOption)
-		if err != nil {
-			return errnoOf(err)
-		}
-		v = int32(n)
+		return so.getInt(tcpip.IPv4TTLOption, valp, lenp)
 	case level == solIPv6 && name == syscall.IPV6_UNICAST_HOPS:
-		n, err := so.ep.GetSockOptInt(tcpip.IPv6HopLimitOption)
-		if err != nil {
-			return errnoOf(err)
-		}
-		v = int32(n)
+		return so.getInt(tcpip.IPv6HopLimitOption, valp, lenp)
 	case level == solIPv6 && name == syscall.IPV6_V6ONLY:
 		v = b(o.GetV6Only())
 	default:
 		return -int64(syscall.ENOPROTOOPT)
 	}
 	st32(valp, uint32(v))
+	st32(lenp, 4)
+	return 0
+}
+
+// getInt answers getsockopt with netstack's integer option opt.
+func (so *sock) getInt(opt tcpip.SockOptInt, valp, lenp uint64) int64 {
+	n, err := so.ep.GetSockOptInt(opt)
+	if err != nil {
+		return errnoOf(err)
+	}
+	st32(valp, uint32(int32(n)))
 	st32(lenp, 4)
 	return 0
 }
