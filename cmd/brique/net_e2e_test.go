@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -169,10 +170,10 @@ func TestNetTAPHTTP(t *testing.T) {
 func tapNetns(t *testing.T, prefix, hostAddr string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("TAP devices and network namespaces need root")
+		kvmtest.Require(t, errors.New("TAP devices and network namespaces need root"))
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("the ip command (iproute2) is not installed")
+		kvmtest.Require(t, errors.New("the ip command (iproute2) is not installed"))
 	}
 	ns := fmt.Sprintf("%s-%d", prefix, os.Getpid())
 	ipCmd := func(args ...string) {

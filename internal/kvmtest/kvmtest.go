@@ -80,3 +80,18 @@ func decide(err error, required bool) (skip, fatal bool, msg string) {
 	}
 	return true, false, fmt.Sprintf("skipping: KVM unusable: %v (set %s=1 to make this a failure)", err, EnvRequireKVM)
 }
+
+// Require skips t with reason when err is not nil (a missing privilege or
+// tool the test needs next to KVM: root for TAP devices, the ip command),
+// or fails it when BRIQUE_REQUIRE_KVM is set, as for KVM itself: CI must
+// run those tests, not skip them.
+func Require(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if required(os.Getenv(EnvRequireKVM)) {
+		t.Fatalf("%v (%s is set: this test must run)", err, EnvRequireKVM)
+	}
+	t.Skip(err)
+}
