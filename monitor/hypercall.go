@@ -55,9 +55,16 @@ func (v *vcpu) hypercall(nr, arg uint64) (code int, exit, crashed bool, err erro
 		timeout := time.Duration(leU64(blk[0:8]))
 		// No preemption ticks while the guest sleeps: an idle VM must
 		// cost no CPU (measured: ~1% per idle instance otherwise).
-		v.tick.Stop()
+		// (A profile keeps its ticks, and counts them as halted.)
+		if v.prof == nil {
+			v.tick.Stop()
+		}
+		v.halted.Store(true)
 		events := v.halt(timeout)
-		v.tick.Reset(abi.PreemptPeriodNS)
+		v.halted.Store(false)
+		if v.prof == nil {
+			v.tick.Reset(v.period)
+		}
 		m.put64(arg+abi.HaltEvents, events)
 		if c, stop := v.hostSignals(); stop {
 			return c, true, false, nil

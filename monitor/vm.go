@@ -47,6 +47,9 @@ type Config struct {
 	// VolumeServer is the path of brique-9pd ("" = next to this
 	// program, then $PATH).
 	VolumeServer string
+	// CPUProfile, if set, receives a pprof CPU profile of the guest
+	// (profile.go) when the run ends.
+	CPUProfile io.Writer
 }
 
 // DefaultMemoryMiB is the guest RAM when none is asked for.
@@ -260,8 +263,20 @@ func Run(cfg Config) (Result, error) {
 		}
 	}
 	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4), bus: devices}
+	if cfg.CPUProfile != nil {
+		v.prof = newCPUProfile()
+	}
 	res.Setup = time.Since(start)
 	code, crashed, err := v.loop()
+	if v.prof != nil {
+		sym, serr := image.NewSymbolizer(cfg.Image)
+		if serr == nil {
+			serr = v.prof.write(cfg.CPUProfile, sym, time.Since(start))
+		}
+		if serr != nil && err == nil {
+			err = fmt.Errorf("writing the CPU profile: %w", serr)
+		}
+	}
 	res.ExitCode, res.Crashed = code, crashed
 	res.Total = time.Since(start)
 	res.Exits = v.exits
@@ -328,6 +343,10 @@ type vcpu struct {
 	wake    chan struct{}
 	sigq    chan unix.Signal // host signals not yet given to the guest
 	tick    *time.Ticker     // preemption period; stopped while the guest halts
+	period  time.Duration    // the ticker's period
+	prof    *cpuProfile      // CPU profile samples (nil: not profiling)
+	due     atomic.Bool      // profiling: this interruption should also preempt
+	halted  atomic.Bool      // in the halt hypercall
 	bus     *virtio.Bus      // virtio devices (nil: none)
 	flushes uint64
 }
@@ -339,7 +358,11 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 	wg.Add(1)
 	// The ticker exists before the seccomp filter: creating the first
 	// timer sets up the Go runtime's netpoller (epoll_create1, eventfd2).
-	tick := time.NewTicker(abi.PreemptPeriodNS)
+	v.period = abi.PreemptPeriodNS
+	if v.prof != nil {
+		v.period = profilePeriod
+	}
+	tick := time.NewTicker(v.period)
 	v.tick = tick
 	go v.ticker(tick, done, &wg)
 	if v.cfg.Seccomp {
@@ -371,6 +394,14 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 				if c, stop := v.hostSignals(); stop {
 					return c, false, nil
+				}
+				if v.prof != nil {
+					if r, err := v.cpu.GetRegs(); err == nil {
+						v.prof.sample(v.mem, r.RIP, r.RBP)
+					}
+					if !v.due.Swap(false) {
+						continue
+					}
 				}
 				if err := v.preempt(); err != nil {
 					return abi.ExitMonitor, false, err
@@ -433,13 +464,26 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 func (v *vcpu) ticker(t *time.Ticker, done <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer t.Stop()
+	ratio := int(abi.PreemptPeriodNS / v.period)
+	n := 0
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
-			if v.running.Load() && !preemptOff {
-				v.kick()
+			if n++; n >= ratio {
+				n = 0
+				v.due.Store(!preemptOff)
+			}
+			switch {
+			case v.running.Load():
+				if v.prof != nil || !preemptOff {
+					v.kick()
+				}
+			case v.prof != nil && v.halted.Load():
+				v.prof.halted.Add(1)
+			case v.prof != nil:
+				v.prof.monitor.Add(1)
 			}
 		case s, ok := <-v.cfg.Signals:
 			if !ok {
@@ -447,6 +491,7 @@ func (v *vcpu) ticker(t *time.Ticker, done <-chan struct{}, wg *sync.WaitGroup) 
 				continue
 			}
 			v.pendingSignal(s)
+			v.due.Store(true)
 			select {
 			case v.wake <- struct{}{}:
 			default:

@@ -125,6 +125,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.Var(&rf.env, "env", "same as -e")
 	fs.BoolVar(&rf.debug, "debug", false, "show library OS diagnostics (unimplemented system calls, ...)")
 	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits and guest memory use on exit")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the guest to `FILE` when the program exits (pprof format: go tool pprof IMAGE FILE)")
 	seccomp := fs.Bool("seccomp", true, "confine the monitor to the system calls a running VM needs (seccomp filter)")
 	rootfs := fs.String("rootfs", "", "when building PKG: embed the tree at `DIR` as the guest's root file system")
 	netMode := fs.String("net", "", "network: none, user (no privileges; the default for programs that use the network) or tap=NAME (a host TAP interface); settings follow after commas: `MODE[,mac=MAC][,ip=ADDR/PREFIX,gw=ADDR,dns=ADDR]` (ip, gw, dns: tap only)")
@@ -176,7 +177,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		// Opened now: the seccomp filter denies open once the VM runs.
 		status, _ = os.Open("/proc/self/status")
 	}
-	res, err := monitor.Run(monitor.Config{
+	var prof *os.File
+	if *cpuprofile != "" {
+		if prof, err = os.Create(*cpuprofile); err != nil {
+			return 0, err
+		}
+		defer prof.Close()
+	}
+	cfg := monitor.Config{
 		Image:     img,
 		MemoryMiB: rf.mem.mib,
 		Args:      append([]string{name}, progArgs...),
@@ -190,7 +198,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 
 		Volumes:      vols.list,
 		VolumeServer: vols.server(stderr),
-	})
+	}
+	if prof != nil {
+		cfg.CPUProfile = prof
+	}
+	res, err := monitor.Run(cfg)
 	if err != nil {
 		return 0, err
 	}
