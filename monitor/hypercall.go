@@ -89,24 +89,7 @@ func (v *vcpu) halt(timeout time.Duration) uint64 {
 	if len(v.sigq) > 0 {
 		return abi.EventSignal
 	}
-	var tc <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		tc = t.C
-	}
-	var dev <-chan struct{}
-	if v.bus != nil {
-		dev = v.bus.Wake()
-	}
-	select {
-	case <-tc:
-		return 0
-	case <-v.wake:
-		return abi.EventSignal
-	case <-dev:
-		return abi.EventDevice
-	}
+	return v.events.wait(timeout)
 }
 
 // flushTLB makes the vCPU drop cached translations by toggling CR4.PGE

@@ -189,3 +189,28 @@ func writeBootInfo(m guestMem, imageEnd, tscHz, tsc0 uint64, wall0 int64, argv, 
 	}
 	return nil
 }
+
+// virt64 reads the 8 bytes at guest virtual address va through the guest's
+// page tables (rooted at pml4Addr; the library OS maps mmap regions, such
+// as goroutine stacks, outside the identity map). va must be 8-aligned.
+func (m guestMem) virt64(va uint64) (uint64, error) {
+	table := uint64(pml4Addr)
+	for level, shift := 0, uint(39); level < 4; level, shift = level+1, shift-9 {
+		e, err := m.u64(table + 8*(va>>shift&511))
+		if err != nil {
+			return 0, err
+		}
+		if e&ptP == 0 {
+			return 0, fmt.Errorf("guest address %#x is not mapped", va)
+		}
+		frame := e & 0x000F_FFFF_FFFF_F000
+		if level > 0 && level < 3 && e&ptPS != 0 { // 1 GiB or 2 MiB page
+			return m.u64(frame&^(1<<shift-1) | va&(1<<shift-1))
+		}
+		if level == 3 {
+			return m.u64(frame | va&0xFFF)
+		}
+		table = frame
+	}
+	panic("unreachable")
+}

@@ -14,8 +14,8 @@ import (
 // the preemption ticker interrupts KVM_RUN every profilePeriod, and each
 // interruption records the guest's RIP and the return addresses found by
 // following its frame pointers (Go on amd64 keeps RBP as a frame pointer,
-// the library OS included). Guest virtual addresses are guest physical
-// addresses (identity map), so the monitor reads the stack directly. The
+// the library OS included); the monitor reads the stacks through the
+// guest's page tables (guestMem.virt64). The
 // program needs no change and pays only the interruptions; time the vCPU
 // spends halted or in the monitor is not sampled.
 
@@ -44,12 +44,12 @@ func (p *cpuProfile) sample(m guestMem, rip, rbp uint64) {
 	st[0] = rip
 	n := 1
 	for fp := rbp; n < profileMaxDepth && fp != 0 && fp%8 == 0; n++ {
-		ret, err := m.u64(fp + 8)
+		ret, err := m.virt64(fp + 8)
 		if err != nil || ret < 2 {
 			break
 		}
 		st[n] = ret - 1
-		next, err := m.u64(fp)
+		next, err := m.virt64(fp)
 		if err != nil || next <= fp {
 			n++
 			break

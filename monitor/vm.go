@@ -262,9 +262,12 @@ func Run(cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), wake: make(chan struct{}, 1), sigq: make(chan unix.Signal, 4), bus: devices}
+	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), sigq: make(chan unix.Signal, 4), bus: devices}
 	if cfg.CPUProfile != nil {
 		v.prof = newCPUProfile()
+	}
+	if devices != nil {
+		devices.SetNotify(func() { v.events.post(abi.EventDevice) })
 	}
 	res.Setup = time.Since(start)
 	code, crashed, err := v.loop()
@@ -338,9 +341,9 @@ type vcpu struct {
 	pid   int
 	exits uint64
 
-	running atomic.Bool // in KVM_RUN (not halted in the monitor)
-	sigs    int         // host signals received
-	wake    chan struct{}
+	running atomic.Bool      // in KVM_RUN (not halted in the monitor)
+	sigs    int              // host signals received
+	events  wakeup           // what ends a halt: devices and host signals post here
 	sigq    chan unix.Signal // host signals not yet given to the guest
 	tick    *time.Ticker     // preemption period; stopped while the guest halts
 	period  time.Duration    // the ticker's period
@@ -492,10 +495,7 @@ func (v *vcpu) ticker(t *time.Ticker, done <-chan struct{}, wg *sync.WaitGroup) 
 			}
 			v.pendingSignal(s)
 			v.due.Store(true)
-			select {
-			case v.wake <- struct{}{}:
-			default:
-			}
+			v.events.post(abi.EventSignal)
 			v.kick()
 		}
 	}

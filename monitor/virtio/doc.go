@@ -106,5 +106,7 @@
 //
 // A pending value makes the select return at once, so an interrupt raised
 // while the guest ran is not lost (at worst the guest wakes once for
-// nothing).
+// nothing). (The monitor itself uses SetNotify and a futex instead of a
+// select: a Go timer cannot sleep less than about a millisecond, and the
+// guest halts for microseconds.)
 package virtio
