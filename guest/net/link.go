@@ -1,6 +1,7 @@
 package net
 
 import (
+	"encoding/binary"
 	"errors"
 	"sync"
 	"syscall"
@@ -15,46 +16,68 @@ import (
 )
 
 // link is a stack.LinkEndpoint over a virtio-net device: Ethernet frames
-// in DMA buffers, one descriptor per frame, a virtio_net_hdr_v1 (all
-// zero: no offloads) in front of each.
+// in DMA buffers, each after a virtio_net_hdr_v1. A received frame takes
+// one descriptor. A sent frame takes a chain of 4 KiB buffers: when the
+// device offers checksum and TCP segmentation offload (a TAP backend),
+// the stack hands over TCP segments of up to gsoMax bytes with a partial
+// checksum, and the header asks the host to finish the checksum and cut
+// the segment (decision 013). Otherwise the header is all zero.
 type link struct {
 	dev    *virtio.Device
 	dma    *virtio.DMA
 	mac    tcpip.LinkAddress
 	rx, tx *virtio.Queue
 	rxBuf  []int // head -> buffer offset
+	gso    bool  // checksum and segmentation offload negotiated
 
-	txMu   sync.Mutex
-	txBuf  []int // head -> buffer offset
-	txFree []int // free buffer offsets
+	txMu    sync.Mutex
+	txChain [][]int // head -> offsets of the chain's buffers
+	txFree  []int   // free buffer offsets
+	txSG    []virtio.Buffer
 
 	mu   sync.Mutex
 	disp stack.NetworkDispatcher
 }
 
 const (
-	netFMAC   = 1 << 5
+	netFCsum     = 1 << 0  // VIRTIO_NET_F_CSUM: the device finishes checksums
+	netFMAC      = 1 << 5  // VIRTIO_NET_F_MAC
+	netFHostTSO4 = 1 << 11 // VIRTIO_NET_F_HOST_TSO4: the device segments TCP/IPv4
+	netFHostTSO6 = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
+	netFOffload  = netFCsum | netFHostTSO4 | netFHostTSO6
+
 	netHdrLen = 12 // virtio_net_hdr_v1
 	frameMax  = header.EthernetMinimumSize + mtu
-	bufLen    = netHdrLen + frameMax
+	bufLen    = netHdrLen + frameMax // a receive buffer
 	queueSize = 256
 	mtu       = 1500
+
+	txBufLen   = 4096  // a transmit buffer
+	gsoMax     = 60000 // largest segment handed to the device (GSOMaxSize)
+	txChainMax = (netHdrLen + header.EthernetMinimumSize + gsoMax + txBufLen - 1) / txBufLen
+	txBufs     = 256 // transmit buffers (1 MiB)
+
+	// virtio_net_hdr fields (virtio 1.2, section 5.1.6).
+	hdrFNeedsCsum = 1 // flags: finish the checksum at csum_start+csum_offset
+	hdrGSOTCPv4   = 1 // gso_type
+	hdrGSOTCPv6   = 4
 )
 
 func openLink(base uintptr) (*link, error) {
 	regs := virtio.MMIO(base)
-	dev, err := virtio.Init(regs, netFMAC|virtio.FeatureEventIdx)
+	dev, err := virtio.Init(regs, netFMAC|netFOffload|virtio.FeatureEventIdx)
 	if err != nil {
 		return nil, err
 	}
-	// Rings (~14 KiB per queue) and one buffer per descriptor.
-	pages := (2*(queueSize*(16+2+8)+64) + 2*queueSize*((bufLen+7)&^7) + 4095) / 4096
+	// Rings (~14 KiB per queue), one receive buffer per descriptor and
+	// the transmit buffers.
+	pages := (2*(queueSize*(16+2+8)+64) + queueSize*((bufLen+7)&^7) + txBufs*txBufLen + 2*4095) / 4096
 	a, _, e := syscall.Syscall(kernel.SysDMA, uintptr(pages), 0, 0)
 	if e != 0 {
 		return nil, e
 	}
 	dma := &virtio.DMA{Mem: kernel.Mem(a, uintptr(pages)*4096), Phys: uint64(a)}
-	l := &link{dev: dev, dma: dma}
+	l := &link{dev: dev, dma: dma, gso: dev.Features&netFOffload == netFOffload}
 	if l.rx, err = dev.SetupQueue(0, queueSize, dma); err != nil {
 		return nil, err
 	}
@@ -70,9 +93,9 @@ func openLink(base uintptr) (*link, error) {
 	}
 	l.mac = tcpip.LinkAddress(mac[:])
 	l.rxBuf = make([]int, l.rx.Size())
-	l.txBuf = make([]int, l.tx.Size())
-	for i := 0; i < l.tx.Size(); i++ {
-		off, err := dma.Alloc(bufLen, 8)
+	l.txChain = make([][]int, l.tx.Size())
+	for range txBufs {
+		off, err := dma.Alloc(txBufLen, txBufLen)
 		if err != nil {
 			return nil, err
 		}
@@ -155,33 +178,30 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	before := l.tx.AvailIdx()
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
-		if len(l.txFree) == 0 {
-			l.reclaim()
-			if len(l.txFree) == 0 {
-				break
-			}
-		}
-		off := l.txFree[len(l.txFree)-1]
-		buf := l.dma.Mem[off : off+bufLen]
-		clear(buf[:netHdrLen])
-		size := netHdrLen
-		for _, s := range pkt.AsSlices() {
-			if size+len(s) > bufLen {
-				size = -1
-				break
-			}
-			size += copy(buf[size:], s)
-		}
-		if size < 0 {
+		size := netHdrLen + pkt.Size()
+		k := (size + txBufLen - 1) / txBufLen
+		if k > txChainMax {
 			n++ // too big for the device: drop it
 			continue
 		}
-		h, err := l.tx.Add(virtio.Buffer{Off: off, Len: size})
+		if k > len(l.txFree) || k > l.tx.Free() {
+			l.reclaim()
+			if k > len(l.txFree) || k > l.tx.Free() {
+				break
+			}
+		}
+		offs := l.txFree[len(l.txFree)-k:]
+		l.txSG = l.txSG[:0]
+		for i, off := range offs {
+			l.txSG = append(l.txSG, virtio.Buffer{Off: off, Len: min(txBufLen, size-i*txBufLen)})
+		}
+		l.fill(offs, pkt)
+		h, err := l.tx.Add(l.txSG...)
 		if err != nil {
 			break
 		}
-		l.txFree = l.txFree[:len(l.txFree)-1]
-		l.txBuf[h] = off
+		l.txChain[h] = append(l.txChain[h][:0], offs...)
+		l.txFree = l.txFree[:len(l.txFree)-k]
 		n++
 	}
 	l.tx.Kick(before)
@@ -191,6 +211,42 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	return n, nil
 }
 
+// fill writes pkt's virtio-net header and bytes across the buffers at offs.
+func (l *link) fill(offs []int, pkt *stack.PacketBuffer) {
+	hdr := l.dma.Mem[offs[0] : offs[0]+netHdrLen]
+	clear(hdr)
+	if g := pkt.GSOOptions; l.gso && g.Type != stack.GSONone {
+		le := binary.LittleEndian
+		if g.NeedsCsum {
+			// The stack left the TCP pseudo-header sum in the checksum
+			// field; the host finishes it.
+			hdr[0] = hdrFNeedsCsum
+			le.PutUint16(hdr[6:], uint16(header.EthernetMinimumSize)+g.L3HdrLen)
+			le.PutUint16(hdr[8:], g.CsumOffset)
+		}
+		if pkt.Data().Size() > int(g.MSS) {
+			switch g.Type {
+			case stack.GSOTCPv4:
+				hdr[1] = hdrGSOTCPv4
+			case stack.GSOTCPv6:
+				hdr[1] = hdrGSOTCPv6
+			}
+			le.PutUint16(hdr[2:], uint16(pkt.HeaderSize()))
+			le.PutUint16(hdr[4:], g.MSS)
+		}
+	}
+	i, pos := 0, netHdrLen
+	for _, s := range pkt.AsSlices() {
+		for len(s) > 0 {
+			if pos == txBufLen {
+				i, pos = i+1, 0
+			}
+			c := copy(l.dma.Mem[offs[i]+pos:offs[i]+txBufLen], s)
+			s, pos = s[c:], pos+c
+		}
+	}
+}
+
 // reclaim takes back the buffers of sent frames.
 func (l *link) reclaim() {
 	for {
@@ -198,10 +254,23 @@ func (l *link) reclaim() {
 		if !ok {
 			return
 		}
-		if int(h) < len(l.txBuf) {
-			l.txFree = append(l.txFree, l.txBuf[h])
+		if int(h) < len(l.txChain) {
+			l.txFree = append(l.txFree, l.txChain[h]...)
+			l.txChain[h] = l.txChain[h][:0]
 		}
 	}
+}
+
+// GSOMaxSize implements stack.GSOEndpoint.
+func (l *link) GSOMaxSize() uint32 { return gsoMax }
+
+// SupportedGSO implements stack.GSOEndpoint: segmentation by the host when
+// the device offers it.
+func (l *link) SupportedGSO() stack.SupportedGSO {
+	if l.gso {
+		return stack.HostGSOSupported
+	}
+	return stack.GSONotSupported
 }
 
 func (l *link) MTU() uint32                      { return mtu }

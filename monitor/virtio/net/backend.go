@@ -29,6 +29,18 @@ type Backend interface {
 	Close() error
 }
 
+// OffloadBackend is a Backend that takes frames the host must finish: a
+// partial TCP checksum, a TCP segment larger than the MTU to cut up. The
+// device offers checksum and segmentation offload (VIRTIO_NET_F_CSUM,
+// HOST_TSO4, HOST_TSO6) only over such a backend (TAP: the host kernel
+// does the work).
+type OffloadBackend interface {
+	Backend
+	// WritePacketOffload sends one frame with its virtio_net_hdr_v1
+	// (HeaderSize bytes, validated by the device).
+	WritePacketOffload(hdr []byte, frame [][]byte) error
+}
+
 // MACDefaulter is implemented by backends whose network expects the
 // guest at a particular MAC address (UserNet). New uses it when
 // Config.MAC is nil.

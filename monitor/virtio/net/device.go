@@ -17,12 +17,13 @@ import (
 
 // Feature bits of the network device (virtio 1.2, section 5.1.3).
 const (
-	FeatureCsum      = 1 << 0  // VIRTIO_NET_F_CSUM (not offered)
+	FeatureCsum      = 1 << 0  // VIRTIO_NET_F_CSUM (offered with an OffloadBackend)
 	FeatureGuestCsum = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM (not offered)
 	FeatureMTU       = 1 << 3  // VIRTIO_NET_F_MTU
 	FeatureMAC       = 1 << 5  // VIRTIO_NET_F_MAC
 	FeatureGuestTSO4 = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4 (not offered)
-	FeatureHostTSO4  = 1 << 11 // VIRTIO_NET_F_HOST_TSO4 (not offered)
+	FeatureHostTSO4  = 1 << 11 // VIRTIO_NET_F_HOST_TSO4 (offered with an OffloadBackend)
+	FeatureHostTSO6  = 1 << 12 // VIRTIO_NET_F_HOST_TSO6 (offered with an OffloadBackend)
 	FeatureMrgRxbuf  = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF
 	FeatureStatus    = 1 << 16 // VIRTIO_NET_F_STATUS
 	FeatureCtrlVQ    = 1 << 17 // VIRTIO_NET_F_CTRL_VQ (not offered)
@@ -49,8 +50,23 @@ const HeaderSize = 12
 const (
 	HeaderFlags      = 0
 	HeaderGSOType    = 1
+	HeaderHdrLen     = 2
+	HeaderGSOSize    = 4
+	HeaderCsumStart  = 6
+	HeaderCsumOffset = 8
 	HeaderNumBuffers = 10
 )
+
+// Header values the driver may send when offload is negotiated.
+const (
+	HeaderFNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM
+	GSONone          = 0 // VIRTIO_NET_HDR_GSO_NONE
+	GSOTCPv4         = 1 // VIRTIO_NET_HDR_GSO_TCPV4
+	GSOTCPv6         = 4 // VIRTIO_NET_HDR_GSO_TCPV6
+)
+
+// offloadFeatures are offered together, and only with an OffloadBackend.
+const offloadFeatures = FeatureCsum | FeatureHostTSO4 | FeatureHostTSO6
 
 // Queues: one receive and one transmit queue (no control queue, no
 // multiqueue).
@@ -114,7 +130,8 @@ type Device struct {
 	wg      sync.WaitGroup
 	closed  bool
 	mrg     bool
-	scratch []byte // TX coalescing buffer (TX goroutine)
+	offload OffloadBackend // non-nil once the driver accepted offloads
+	scratch []byte         // TX coalescing buffer (TX goroutine)
 
 	rxPackets, rxBytes, rxDropped atomic.Uint64
 	txPackets, txBytes, txDropped atomic.Uint64
@@ -160,6 +177,9 @@ func New(cfg Config) (*Device, error) {
 	d.features = FeatureMAC | FeatureMTU | FeatureStatus
 	if !cfg.NoMergeable {
 		d.features |= FeatureMrgRxbuf
+	}
+	if _, ok := cfg.Backend.(OffloadBackend); ok {
+		d.features |= offloadFeatures
 	}
 	cfg.MAC = append(HardwareAddr(nil), cfg.MAC...)
 	copy(d.config[ConfigMAC:], cfg.MAC)
@@ -240,6 +260,10 @@ func (d *Device) Activate(a virtio.Activation) error {
 		return fmt.Errorf("virtio-net: %d queues", len(a.Queues))
 	}
 	d.mrg = a.Features&FeatureMrgRxbuf != 0
+	d.offload = nil
+	if ob, ok := d.cfg.Backend.(OffloadBackend); ok && a.Features&offloadFeatures == offloadFeatures {
+		d.offload = ob
+	}
 	// Frames received while the driver was not running are stale.
 	for drained := false; !drained; {
 		select {
@@ -504,8 +528,18 @@ func (d *Device) transmit(c *virtio.Chain, bufs [][]byte) [][]byte {
 		d.txDropped.Add(1)
 		return bufs
 	}
-	// The header asks for no offload: VIRTIO_NET_F_CSUM and the TSO
-	// features are not offered, so it is ignored.
+	// Without offload the header asks for nothing and is ignored. With
+	// it, the header goes to the backend, which checks it again (the
+	// host kernel refuses a header that does not match the frame).
+	var hdr [HeaderSize]byte
+	if d.offload != nil {
+		c.Gather(hdr[:], 0)
+		if !validOffloadHeader(hdr[:], n) {
+			d.txDropped.Add(1)
+			return bufs
+		}
+		hdr[HeaderNumBuffers], hdr[HeaderNumBuffers+1] = 0, 0 // receive-only field
+	}
 	bufs = c.ReadableFrom(HeaderSize, bufs)
 	if len(bufs) > maxIovec {
 		if cap(d.scratch) < n {
@@ -515,7 +549,13 @@ func (d *Device) transmit(c *virtio.Chain, bufs [][]byte) [][]byte {
 		c.Gather(b, HeaderSize)
 		bufs = append(bufs[:0], b)
 	}
-	if err := d.cfg.Backend.WritePacket(bufs); err != nil {
+	var err error
+	if d.offload != nil && (hdr[HeaderFlags] != 0 || hdr[HeaderGSOType] != GSONone) {
+		err = d.offload.WritePacketOffload(hdr[:], bufs)
+	} else {
+		err = d.cfg.Backend.WritePacket(bufs)
+	}
+	if err != nil {
 		d.txErrors.Add(1)
 		if !isClosed(err) {
 			d.cfg.OnError(fmt.Errorf("virtio-net: sending: %w", err))
@@ -526,4 +566,31 @@ func (d *Device) transmit(c *virtio.Chain, bufs [][]byte) [][]byte {
 	}
 	clear(bufs) // do not keep views of guest memory
 	return bufs
+}
+
+// validOffloadHeader checks a transmit header against a frame of n bytes:
+// only the flags and segmentation types the device offers, a checksum
+// field inside the frame, and for a segmented frame a segment size and
+// header length that make sense.
+func validOffloadHeader(h []byte, n int) bool {
+	le := binary.LittleEndian
+	switch h[HeaderFlags] {
+	case 0:
+	case HeaderFNeedsCsum:
+		start, off := int(le.Uint16(h[HeaderCsumStart:])), int(le.Uint16(h[HeaderCsumOffset:]))
+		if start < 14 || start+off+2 > n {
+			return false
+		}
+	default:
+		return false
+	}
+	switch h[HeaderGSOType] {
+	case GSONone:
+		return true
+	case GSOTCPv4, GSOTCPv6:
+		hl, size := int(le.Uint16(h[HeaderHdrLen:])), int(le.Uint16(h[HeaderGSOSize:]))
+		return h[HeaderFlags] == HeaderFNeedsCsum && size > 0 && hl > 14 && hl < n
+	default:
+		return false
+	}
 }

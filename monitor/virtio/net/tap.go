@@ -13,10 +13,11 @@ const TUNDevice = "/dev/net/tun"
 
 // TAP is a backend on a Linux TAP interface, opened with
 // IFF_TAP|IFF_NO_PI|IFF_VNET_HDR: every frame carries a 12-byte
-// virtio_net_hdr (TUNSETVNETHDRSZ), so offloads could be passed through
-// later; for now no offload is enabled (TUNSETOFFLOAD 0), the header the
-// device writes is all zeros and the kernel hands over only complete,
-// checksummed frames.
+// virtio_net_hdr (TUNSETVNETHDRSZ). Towards the host, the guest's header
+// passes through (WritePacketOffload): the kernel finishes checksums and
+// segments large TCP frames. Towards the guest no offload is enabled
+// (TUNSETOFFLOAD 0): the kernel hands over only complete, checksummed
+// frames.
 //
 // Frames are copied once in each direction (header and frame go through
 // one buffer, read and written with read and write, which the monitor's
@@ -27,7 +28,7 @@ type TAP struct {
 	rx   []byte // ReadPacket's buffer: header + frame (one reader)
 
 	txMu sync.Mutex
-	tx   []byte // WritePacket's buffer; its header stays zero (no offload)
+	tx   []byte // WritePacketOffload's buffer: header + frame
 }
 
 // ErrTAPPermission and ErrNoTUN classify OpenTAP failures.
@@ -118,6 +119,11 @@ func (t *TAP) ReadPacket(buf []byte) (int, error) {
 
 // WritePacket implements Backend.
 func (t *TAP) WritePacket(frame [][]byte) error {
+	return t.WritePacketOffload(nil, frame)
+}
+
+// WritePacketOffload implements OffloadBackend (a nil hdr: no offload).
+func (t *TAP) WritePacketOffload(hdr []byte, frame [][]byte) error {
 	n := HeaderSize
 	for _, b := range frame {
 		n += len(b)
@@ -128,6 +134,11 @@ func (t *TAP) WritePacket(frame [][]byte) error {
 		t.tx = make([]byte, HeaderSize, max(n, HeaderSize+2048))
 	}
 	b := t.tx[:HeaderSize]
+	if hdr != nil {
+		copy(b, hdr)
+	} else {
+		clear(b)
+	}
 	for _, p := range frame {
 		b = append(b, p...)
 	}
