@@ -30,6 +30,7 @@ var seccompAllowed = []uint32{
 	unix.SYS_FUTEX, unix.SYS_GETPID, unix.SYS_GETTID, unix.SYS_TGKILL,
 	unix.SYS_CLONE, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
 	unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_GETRUSAGE, unix.SYS_GETRANDOM,
+	unix.SYS_PPOLL, // the network device's I/O loop (monitor/virtio/net/ioloop.go)
 	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
 	unix.SYS_WAIT4, unix.SYS_WAITID, // reaping brique-netd when the VM ends
 }

@@ -44,6 +44,7 @@ type Queue struct {
 	fence              atomic.Uint32
 
 	kick   chan struct{}
+	onKick atomic.Pointer[func()]
 	onFail func(q *Queue, err error)
 }
 
@@ -75,8 +76,22 @@ func (q *Queue) Err() error {
 // index to QueueNotify). A stale value is possible: re-check Pending.
 func (q *Queue) Kicked() <-chan struct{} { return q.kick }
 
+// OnKick makes every driver notification also call f (nil: none), from
+// the goroutine handling the MMIO exit: a device that sleeps outside Go's
+// scheduler (in ppoll) rings its own doorbell there.
+func (q *Queue) OnKick(f func()) {
+	if f == nil {
+		q.onKick.Store(nil)
+		return
+	}
+	q.onKick.Store(&f)
+}
+
 // notify records a driver notification (QueueNotify).
 func (q *Queue) notify() {
+	if f := q.onKick.Load(); f != nil {
+		(*f)()
+	}
 	select {
 	case q.kick <- struct{}{}:
 	default:
@@ -86,6 +101,8 @@ func (q *Queue) notify() {
 // reset forgets the driver's configuration (device reset).
 func (q *Queue) reset() {
 	*q = Queue{index: q.index, maxSize: q.maxSize, kick: q.kick, onFail: q.onFail}
+	// (onKick is dropped with the rest: the device sets it again when the
+	// driver activates it.)
 	select {
 	case <-q.kick:
 	default:
@@ -404,6 +421,16 @@ func (q *Queue) EnableNotify() bool {
 	}
 	q.enableNotify(q.lastAvail)
 	return q.availIdx() != q.lastAvail
+}
+
+// EnableNotifyMore is EnableNotify for more buffers than the last Pop saw
+// (see WaitMore).
+func (q *Queue) EnableNotifyMore() bool {
+	if !q.usable() {
+		return false
+	}
+	q.enableNotify(q.seenAvail)
+	return q.availIdx() != q.seenAvail
 }
 
 // enableNotify asks for a notification when the driver publishes

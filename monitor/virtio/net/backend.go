@@ -41,6 +41,19 @@ type OffloadBackend interface {
 	WritePacketOffload(hdr []byte, frame [][]byte) error
 }
 
+// PollBackend is a Backend over one non-blocking file descriptor that
+// carries a frame per read (TAP). The device then serves both queues from
+// one OS thread that sleeps in ppoll on the descriptor and on its
+// doorbell (ioloop.go), instead of three goroutines handing frames over.
+type PollBackend interface {
+	Backend
+	// PollFD is the descriptor that becomes readable when frames arrive.
+	PollFD() int
+	// TryReadPacket is ReadPacket without blocking: an error wrapping
+	// unix.EAGAIN when no frame is waiting.
+	TryReadPacket(buf []byte) (int, error)
+}
+
 // MACDefaulter is implemented by backends whose network expects the
 // guest at a particular MAC address (UserNet). New uses it when
 // Config.MAC is nil.
@@ -70,6 +83,7 @@ func (a HardwareAddr) String() string {
 // one read or write per frame, through Go's poller. (Not readv and
 // writev: the monitor's seccomp filter allows read and write only.)
 type fdLink struct {
+	fd     int
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
@@ -86,7 +100,7 @@ func newFDLink(fd int, name string) (*fdLink, error) {
 		f.Close()
 		return nil, err
 	}
-	return &fdLink{f: f, rc: rc}, nil
+	return &fdLink{fd: fd, f: f, rc: rc}, nil
 }
 
 // read reads one frame into b.
@@ -115,6 +129,26 @@ func (l *fdLink) read(b []byte) (int, error) {
 		return 0, fmt.Errorf("%s: %w", l.f.Name(), os.ErrClosed) // peer closed
 	}
 	return n, nil
+}
+
+// tryRead reads one frame into b if one is waiting (unix.EAGAIN if not).
+func (l *fdLink) tryRead(b []byte) (int, error) {
+	for {
+		n, err := unix.Read(l.fd, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case l.closed.Load():
+			return 0, fmt.Errorf("%s: %w", l.f.Name(), os.ErrClosed)
+		case err == unix.EAGAIN:
+			return 0, err
+		case err != nil:
+			return 0, fmt.Errorf("%s: read: %w", l.f.Name(), err)
+		case n == 0:
+			return 0, fmt.Errorf("%s: %w", l.f.Name(), os.ErrClosed)
+		}
+		return n, nil
+	}
 }
 
 // write writes one frame from b.

@@ -96,12 +96,24 @@ func (t *TAP) Name() string { return t.name }
 
 // ReadPacket implements Backend.
 func (t *TAP) ReadPacket(buf []byte) (int, error) {
+	return t.readPacket(buf, t.link.read)
+}
+
+// TryReadPacket implements PollBackend.
+func (t *TAP) TryReadPacket(buf []byte) (int, error) {
+	return t.readPacket(buf, t.link.tryRead)
+}
+
+// PollFD implements PollBackend.
+func (t *TAP) PollFD() int { return t.link.fd }
+
+func (t *TAP) readPacket(buf []byte, read func([]byte) (int, error)) (int, error) {
 	if cap(t.rx) < HeaderSize+len(buf) {
 		t.rx = make([]byte, HeaderSize+len(buf))
 	}
 	rx := t.rx[:HeaderSize+len(buf)]
 	for {
-		n, err := t.link.read(rx)
+		n, err := read(rx)
 		if err != nil {
 			return 0, err
 		}

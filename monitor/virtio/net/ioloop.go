@@ -1,0 +1,148 @@
+package net
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/monitor/virtio"
+)
+
+// The I/O loop serves a device whose backend is a PollBackend (TAP). One
+// goroutine, locked to its OS thread, moves frames both ways and sleeps
+// in ppoll on two descriptors: the backend (frames to receive) and the
+// device's doorbell, an eventfd the vCPU thread writes when the driver
+// kicks a queue. This is vhost-net's shape. The goroutine design it
+// replaces for such backends (a reader goroutine blocked in Go's poller,
+// handing frames over a channel to a receive goroutine, and a transmit
+// goroutine) spent ~0.75 host CPU at 30k HTTP requests/s on goroutine
+// hand-offs, scheduler spinning and polling, as much as the vCPU itself
+// (measured with a host CPU profile of the monitor, 2026-11-27).
+//
+// The loop does not poll before it sleeps: every wake-up after idle costs
+// the guest a kick (a VM exit), but on these 2-core hosts the CPU a
+// polling thread burns is taken from the vCPU and the load generator.
+// Measured with wrk -c32 against the HTTP server: no polling 32-34k
+// requests/s, 20 us 22-27k, 50 us 25k.
+
+// ioBatch bounds the frames moved in one direction before the loop looks
+// at the other one.
+const ioBatch = 64
+
+// ioLoop runs until stop is closed (and the doorbell rung).
+func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <-chan struct{}) {
+	defer d.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	f := &frame{buf: make([]byte, d.frameSize)}
+	chains := make([]virtio.Chain, 1, 8)
+	var c virtio.Chain
+	var bufs [][]byte
+	have := false   // f holds a received frame the guest has no room for yet
+	rxDead := false // the backend cannot be read any more
+	fds := []unix.PollFd{{Fd: int32(d.bell), Events: unix.POLLIN}, {Fd: int32(pb.PollFD())}}
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		work := false
+
+		sent := 0
+		for sent < ioBatch && tx.PopInto(&c) {
+			bufs = d.transmit(&c, bufs[:0])
+			tx.Fill(&c, 0)
+			sent++
+		}
+		if sent > 0 {
+			tx.Flush()
+			if tx.NeedNotify() {
+				irq()
+			}
+			work = true
+		}
+
+		delivered := 0
+		full, noRoom := false, false
+		for delivered < ioBatch && !rxDead {
+			if !have {
+				n, err := pb.TryReadPacket(f.buf[HeaderSize:])
+				if err != nil {
+					if !errors.Is(err, unix.EAGAIN) {
+						rxDead = isClosed(err)
+						if !rxDead {
+							d.cfg.OnError(fmt.Errorf("virtio-net: receiving: %w", err))
+						}
+					}
+					break
+				}
+				if n <= 0 || n >= len(f.buf)-HeaderSize {
+					d.rxDropped.Add(1) // empty or truncated (longer than MTU)
+					continue
+				}
+				f.n, have = n, true
+			}
+			var ok bool
+			if ok, noRoom, chains = d.deliver(rx, f, chains); !ok {
+				full = true
+				break
+			}
+			have = false
+			delivered++
+		}
+		if delivered > 0 {
+			rx.Flush()
+			if rx.NeedNotify() {
+				irq()
+			}
+			work = true
+		}
+		if work {
+			continue
+		}
+
+		// Nothing to do: ask the driver for kicks, look once more (a
+		// buffer made available before the request would get no kick),
+		// then sleep. While the guest has no room for a received frame,
+		// the backend is not watched (it stays readable).
+		if tx.EnableNotify() {
+			tx.DisableNotify()
+			continue
+		}
+		if full {
+			more := rx.EnableNotify()
+			if noRoom {
+				more = rx.EnableNotifyMore()
+			}
+			if more {
+				rx.DisableNotify()
+				continue
+			}
+		}
+		fds[1].Events = 0
+		if !full && !rxDead {
+			fds[1].Events = unix.POLLIN
+		}
+		if _, err := unix.Ppoll(fds, nil, nil); err != nil && err != unix.EINTR {
+			d.cfg.OnError(fmt.Errorf("virtio-net: ppoll: %w", err))
+		}
+		if fds[0].Revents != 0 {
+			var b [8]byte
+			unix.Read(d.bell, b[:])
+		}
+		tx.DisableNotify()
+		rx.DisableNotify()
+	}
+}
+
+// ring wakes the I/O loop (from the vCPU thread, on a kick, or from Reset).
+func (d *Device) ring() {
+	var one [8]byte
+	binary.LittleEndian.PutUint64(one[:], 1)
+	unix.Write(d.bell, one[:])
+}
