@@ -63,6 +63,10 @@ type Result struct {
 	Total      time.Duration
 	FramesPeak uint64        // peak 4 KiB frames the guest allocated beyond its image
 	Exits      uint64        // VM exits handled
+	// ExitsBy splits Exits: device register accesses (virtio kicks),
+	// halts (the guest had nothing to run), other hypercalls, and
+	// interruptions by the monitor (preemption ticks, signals).
+	ExitsBy struct{ Device, Halt, Hypercall, Interrupt uint64 }
 	Flushes    uint64        // TLB flushes the guest asked for
 	Syscalls   uint64        // system calls the library OS handled
 	PageFaults uint64        // page faults the library OS handled
@@ -283,6 +287,7 @@ func Run(cfg Config) (Result, error) {
 	res.ExitCode, res.Crashed = code, crashed
 	res.Total = time.Since(start)
 	res.Exits = v.exits
+	res.ExitsBy = v.exitsBy
 	res.Flushes = v.flushes
 	res.FramesPeak, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFramesPeak)
 	res.Syscalls, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoSyscalls)
@@ -339,7 +344,8 @@ type vcpu struct {
 	sym   *image.Symbolizer
 	tid   int
 	pid   int
-	exits uint64
+	exits   uint64
+	exitsBy struct{ Device, Halt, Hypercall, Interrupt uint64 }
 
 	running atomic.Bool      // in KVM_RUN (not halted in the monitor)
 	sigs    int              // host signals received
@@ -395,6 +401,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				v.exitsBy.Interrupt++
 				if c, stop := v.hostSignals(); stop {
 					return c, false, nil
 				}
@@ -417,6 +424,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 		case kvm.ExitMMIO:
 			mm := v.run.MMIO()
 			if v.bus != nil && v.bus.Contains(mm.PhysAddr) {
+				v.exitsBy.Device++
 				n := int(mm.Len)
 				if n > 8 {
 					n = 8
@@ -442,6 +450,11 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 				return v.crashReport(fmt.Sprintf("the guest accessed unbacked memory at %#x (%d bytes, write=%v)", mm.PhysAddr, mm.Len, mm.Write()))
 			}
 			nr := (mm.PhysAddr - abi.HypercallBase) / 8
+			if nr == abi.HypercallHalt {
+				v.exitsBy.Halt++
+			} else {
+				v.exitsBy.Hypercall++
+			}
 			arg := leU64(mm.Data[:])
 			code, exit, crashed, err := v.hypercall(nr, arg)
 			if exit || err != nil {

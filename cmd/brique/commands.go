@@ -212,8 +212,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 		anon, file := procRss(status)
 		fmt.Fprintf(stderr, "brique: host memory: peak RSS %d KiB = guest RAM %d KiB + monitor private %d KiB + shared file pages (brique binary, image) %d KiB\n",
 			ru.Maxrss, res.GuestResident/1024, anon, file)
-		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, Go runtime to first output %v, total %v; %d VM exits (%d TLB flushes), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
-			res.ExitCode, res.Setup.Round(time.Microsecond), res.GuestBoot.Round(time.Microsecond), res.FirstOutput.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.Flushes, res.Syscalls, res.PageFaults, res.FramesPeak*4)
+		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, Go runtime to first output %v, total %v; %d VM exits (%d device, %d halts, %d other hypercalls with %d TLB flushes, %d interruptions), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
+			res.ExitCode, res.Setup.Round(time.Microsecond), res.GuestBoot.Round(time.Microsecond), res.FirstOutput.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.ExitsBy.Device, res.ExitsBy.Halt, res.ExitsBy.Hypercall, res.Flushes, res.ExitsBy.Interrupt, res.Syscalls, res.PageFaults, res.FramesPeak*4)
 	}
 	return res.ExitCode, nil
 }
