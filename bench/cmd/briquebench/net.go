@@ -263,7 +263,11 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 			return argv, "", fmt.Sprintf("127.0.0.1:%d", port)
 		}}
 	ctr := &netComp{Name: "runc", Label: "runc + veth"}
-	res.Comps = []*netComp{native, tap, user, ctr}
+	// The same container held to one CPU: Brique's guest has one vCPU,
+	// while the container's server (and the kernel's TCP work for it) can
+	// use every CPU of the machine.
+	ctr1 := &netComp{Name: netBase1CPU, Label: "runc + veth, 1 CPU"}
+	res.Comps = []*netComp{native, tap, user, ctr, ctr1}
 
 	privSkip := ""
 	if os.Geteuid() != 0 {
@@ -323,6 +327,20 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 			return argv, id, net.JoinHostPort(l.Peer, strconv.Itoa(p.port))
 		}
 		ctr.kill = rc.remove
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			ctr1.Skipped = "the taskset command is not installed (Debian package util-linux)"
+			break
+		}
+		ctr1.How = "the same container started as `taskset -c 0 runc run ...`: the container's processes may run on CPU 0 only, so its Go runtime sees one CPU (GOMAXPROCS 1), as Brique's guest has one vCPU (the kernel's network work for it is not pinned)"
+		ctr1.start = func(p netProg) ([]string, string, string) {
+			argv, id := rc.argvBundle(bundles[p.name])
+			return append([]string{taskset, "-c", "0"}, argv...), id, net.JoinHostPort(l.Peer, strconv.Itoa(p.port))
+		}
+		ctr1.kill = rc.remove
+	}
+	if ctr1.Skipped == "" && ctr1.start == nil {
+		ctr1.Skipped = ctr.Skipped
 	}
 
 	var active []*netComp
