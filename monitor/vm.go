@@ -61,12 +61,12 @@ type Result struct {
 	Crashed    bool          // the guest crashed (report printed on Stderr)
 	Setup      time.Duration // from Run's start to the first guest instruction
 	Total      time.Duration
-	FramesPeak uint64        // peak 4 KiB frames the guest allocated beyond its image
-	Exits      uint64        // VM exits handled
+	FramesPeak uint64 // peak 4 KiB frames the guest allocated beyond its image
+	Exits      uint64 // VM exits handled
 	// ExitsBy splits Exits: device register accesses (virtio kicks),
 	// halts (the guest had nothing to run), other hypercalls, and
 	// interruptions by the monitor (preemption ticks, signals).
-	ExitsBy struct{ Device, Halt, Hypercall, Interrupt uint64 }
+	ExitsBy    struct{ Device, Halt, Hypercall, Interrupt uint64 }
 	Flushes    uint64        // TLB flushes the guest asked for
 	Syscalls   uint64        // system calls the library OS handled
 	PageFaults uint64        // page faults the library OS handled
@@ -337,13 +337,13 @@ func guestCPUID(in []kvm.CPUIDEntry) []kvm.CPUIDEntry { return in }
 
 // vcpu runs the guest's only vCPU.
 type vcpu struct {
-	cfg   Config
-	mem   guestMem
-	cpu   *kvm.VCPU
-	run   *kvm.RunData
-	sym   *image.Symbolizer
-	tid   int
-	pid   int
+	cfg     Config
+	mem     guestMem
+	cpu     *kvm.VCPU
+	run     *kvm.RunData
+	sym     *image.Symbolizer
+	tid     int
+	pid     int
 	exits   uint64
 	exitsBy struct{ Device, Halt, Hypercall, Interrupt uint64 }
 
