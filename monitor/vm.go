@@ -181,6 +181,16 @@ func Run(cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// Queue notifications of devices with a doorbell go straight from KVM
+	// to the device's I/O thread (ioeventfd): the vCPU does not return to
+	// the monitor for them.
+	for i, t := range bus.Devices() {
+		if db, ok := t.Device().(interface{ Doorbell() int }); ok && db.Doorbell() >= 0 {
+			if err := vm.SetIoEventFD(virtio.WindowAddr(i)+virtio.RegQueueNotify, 4, db.Doorbell()); err != nil && devLog != nil {
+				fmt.Fprintf(devLog, "brique: virtio: KVM_IOEVENTFD (kicks will go through the monitor): %v\n", err)
+			}
+		}
+	}
 	devices := bus
 	if len(bus.Devices()) == 0 {
 		devices = nil // empty device windows read as zero

@@ -76,6 +76,7 @@ func init() {
 		kvmGetSupportedCPUID:   "KVM_GET_SUPPORTED_CPUID",
 		kvmSetUserMemoryRegion: "KVM_SET_USER_MEMORY_REGION",
 		kvmSetIdentityMapAddr:  "KVM_SET_IDENTITY_MAP_ADDR",
+		kvmIoEventFD:           "KVM_IOEVENTFD",
 		kvmGetRegs:             "KVM_GET_REGS",
 		kvmSetRegs:             "KVM_SET_REGS",
 		kvmGetSregs:            "KVM_GET_SREGS",

@@ -16,6 +16,7 @@ var (
 	kvmGetSupportedCPUID   = iowr(0x05, unsafe.Sizeof(cpuid2Header{}))         // KVM_GET_SUPPORTED_CPUID
 	kvmSetUserMemoryRegion = iow(0x46, unsafe.Sizeof(UserspaceMemoryRegion{})) // KVM_SET_USER_MEMORY_REGION
 	kvmSetIdentityMapAddr  = iow(0x48, unsafe.Sizeof(uint64(0)))               // KVM_SET_IDENTITY_MAP_ADDR
+	kvmIoEventFD           = iow(0x79, unsafe.Sizeof(IoEventFD{}))             // KVM_IOEVENTFD
 	kvmGetRegs             = ior(0x81, unsafe.Sizeof(Regs{}))                  // KVM_GET_REGS
 	kvmSetRegs             = iow(0x82, unsafe.Sizeof(Regs{}))                  // KVM_SET_REGS
 	kvmGetSregs            = ior(0x83, unsafe.Sizeof(Sregs{}))                 // KVM_GET_SREGS

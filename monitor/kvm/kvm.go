@@ -219,6 +219,15 @@ func (vm *VM) SetUserMemory(slot, flags uint32, guestPhys uint64, mem []byte) er
 	return vm.SetUserMemoryRegion(slot, flags, guestPhys, uint64(len(mem)), sliceAddr(mem))
 }
 
+// SetIoEventFD is KVM_IOEVENTFD: a guest write of length bytes to the
+// MMIO address addr signals the eventfd fd inside the kernel, and the vCPU
+// goes on without returning to the monitor.
+func (vm *VM) SetIoEventFD(addr uint64, length uint32, fd int) error {
+	e := IoEventFD{Addr: addr, Len: length, FD: int32(fd)}
+	_, err := ioctlPtr(vm.fd, kvmIoEventFD, &e)
+	return err
+}
+
 // SetTSSAddr is KVM_SET_TSS_ADDR: the guest-physical address of a 3-page
 // region (below 4 GiB, unused by the guest) that Intel VMX needs to run real
 // mode on CPUs without unrestricted guest support.

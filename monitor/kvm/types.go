@@ -157,6 +157,22 @@ const (
 //
 // UserspaceMemoryRegion mirrors struct kvm_userspace_memory_region
 // (<linux/kvm.h>), 32 bytes.
+// IoEventFD mirrors struct kvm_ioeventfd (<linux/kvm.h>).
+type IoEventFD struct {
+	Datamatch uint64
+	Addr      uint64 // guest-physical address (MMIO) of the register
+	Len       uint32 // access size: 1, 2, 4 or 8 (0: any)
+	FD        int32  // eventfd
+	Flags     uint32 // IoEventFDFlag*
+	_         [36]byte
+}
+
+// Flags of IoEventFD.
+const (
+	IoEventFDFlagDatamatch = 1 << 0
+	IoEventFDFlagDeassign  = 1 << 2
+)
+
 type UserspaceMemoryRegion struct {
 	Slot          uint32
 	Flags         uint32

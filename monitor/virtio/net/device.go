@@ -220,6 +220,11 @@ func New(cfg Config) (*Device, error) {
 	return d, nil
 }
 
+// Doorbell is the eventfd the I/O loop sleeps on (-1 without the loop): a
+// monitor can have KVM signal it directly on queue notifications
+// (KVM_IOEVENTFD), so that kicks never leave the kernel.
+func (d *Device) Doorbell() int { return d.bell }
+
 // RandomMAC returns a random locally administered unicast address.
 func RandomMAC() HardwareAddr {
 	m := make(HardwareAddr, 6)
