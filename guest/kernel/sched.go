@@ -121,12 +121,36 @@ func schedule(rotate bool) {
 			if d <= 0 {
 				continue
 			}
+			if d <= haltSpinNS {
+				spinUntil(next)
+				continue
+			}
 			timeout = uint64(d)
 		}
 		haltArgs[0] = timeout
 		haltArgs[1] = 0
 		hypercall(abi.HypercallHalt, uint64(u64Addr(&haltArgs[0])))
 		pollDevices()
+	}
+}
+
+// haltSpinNS is the longest wait the vCPU spends spinning instead of
+// halting. A halt is a VM exit, ~25 us of host CPU on kvm-pvm before the
+// monitor even starts sleeping, and then a wake-up: for the 3-20 us sleeps
+// of the Go runtime's scheduler and sysmon, spinning costs less CPU and
+// wakes on time. (Measured with one HTTP request at a time: sysmon's halts
+// were 19% of the guest's samples.)
+const haltSpinNS = 30_000
+
+// spinUntil waits for the clock to reach deadline, a device to complete
+// work a thread waits for, or a host signal, without leaving the guest.
+func spinUntil(deadline int64) {
+	for nanotime() < deadline {
+		checkHostSignal()
+		pollDevices()
+		if anyRunnable() {
+			return
+		}
 	}
 }
 
