@@ -203,6 +203,7 @@ const (
 	BootInfoFirstOutNS  = 224 // uint64 guest writes: guest clock (ns) at the program's first console write
 	BootInfoCmdlineOff  = 208 // uint64 offset (from BootInfoAddr) of the NUL-terminated command line, 0 = none
 	BootInfoCmdlineLen  = 216 // uint64 its length without the NUL
+	BootInfoSpinNS      = 232 // uint64 monitor writes: the longest wait the guest spins through instead of halting (ns)
 	PreemptPeriodNS     = 10_000_000
 
 	UpcallRIP    = 0  // uint64 monitor writes: interrupted RIP

@@ -35,6 +35,7 @@ func boot() {
 		crash(abi.CrashInternal, 0, "boot info missing or from another Brique version")
 	}
 	bootFlags = bootInfo(abi.BootInfoFlags)
+	haltSpin = int64(min(bootInfo(abi.BootInfoSpinNS), 1_000_000))
 	for i := range seed {
 		seed[i] = bootInfo(abi.BootInfoRandom + uintptr(8*i))
 	}

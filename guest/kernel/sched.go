@@ -121,7 +121,7 @@ func schedule(rotate bool) {
 			if d <= 0 {
 				continue
 			}
-			if d <= haltSpinNS {
+			if d <= haltSpin {
 				spinUntil(next)
 				continue
 			}
@@ -134,13 +134,14 @@ func schedule(rotate bool) {
 	}
 }
 
-// haltSpinNS is the longest wait the vCPU spends spinning instead of
-// halting. A halt is a VM exit, ~25 us of host CPU on kvm-pvm before the
-// monitor even starts sleeping, and then a wake-up: for the 3-20 us sleeps
-// of the Go runtime's scheduler and sysmon, spinning costs less CPU and
-// wakes on time. (Measured with one HTTP request at a time: sysmon's halts
-// were 19% of the guest's samples.)
-const haltSpinNS = 30_000
+// haltSpin is the longest wait the vCPU spends spinning instead of
+// halting, in nanoseconds; the monitor chooses it (abi.BootInfoSpinNS). A
+// halt is a VM exit, ~25 us of host CPU on kvm-pvm before the monitor even
+// starts sleeping, and then a wake-up: for the 3-20 us sleeps of the Go
+// runtime's scheduler and sysmon, spinning costs less CPU and wakes on
+// time. (Measured with one HTTP request at a time: sysmon's halts were 19%
+// of the guest's samples.)
+var haltSpin int64
 
 // spinUntil waits for the clock to reach deadline, a device to complete
 // work a thread waits for, or a host signal, without leaving the guest.
