@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -67,7 +68,14 @@ type Image struct {
 	ELF  []byte    // the ELF file, without the trailer
 	Meta Metadata  // metadata from the trailer
 	File *elf.File // parsed view of ELF
+
+	src *os.File // the open file (Open), for Source
 }
+
+// Source is the image's file, open for reading (nil for Parse): a loader
+// can map the segments from it instead of copying them (the file may
+// have been removed since Open). It is closed when img is collected.
+func (img *Image) Source() *os.File { return img.src }
 
 // AppendTrailer returns elf followed by a Brique trailer holding m. If
 // m.FormatVersion is 0 it is set to CurrentFormatVersion, a zero m.Entry
@@ -114,7 +122,12 @@ func Open(path string) (*Image, error) {
 	if err != nil {
 		return nil, readErr(path, err)
 	}
-	defer fh.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			fh.Close()
+		}
+	}()
 	st, err := fh.Stat()
 	if err != nil {
 		return nil, readErr(path, err)
@@ -135,6 +148,8 @@ func Open(path string) (*Image, error) {
 		return nil, err
 	}
 	img.Path = path
+	img.src, keep = fh, true
+	runtime.AddCleanup(img, func(f *os.File) { f.Close() }, fh)
 	return img, nil
 }
 

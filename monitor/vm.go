@@ -181,6 +181,13 @@ func Run(cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	devices := bus
+	if len(bus.Devices()) == 0 {
+		devices = nil // empty device windows read as zero
+	}
+	if err := vm.SetUserMemory(0, 0, 0, raw); err != nil {
+		return res, err
+	}
 	// Queue notifications of devices with a doorbell go straight from KVM
 	// to the device's I/O thread (ioeventfd): the vCPU does not return to
 	// the monitor for them.
@@ -191,16 +198,7 @@ func Run(cfg Config) (Result, error) {
 			}
 		}
 	}
-	devices := bus
-	if len(bus.Devices()) == 0 {
-		devices = nil // empty device windows read as zero
-	}
-	if err := vm.SetUserMemory(0, 0, 0, raw); err != nil {
-		return res, err
-	}
-	for _, s := range segs {
-		copy(mem[s.Paddr:], s.Data)
-	}
+	loadSegments(raw, segs, cfg.Image.Source())
 	buildPageTables(mem)
 	buildGDT(mem)
 
