@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"brique.dev/brique"
 	"brique.dev/brique/builder"
 	bimage "brique.dev/brique/image"
 	"brique.dev/brique/monitor"
@@ -498,34 +496,11 @@ func parseMAC(s string) ([]byte, error) {
 
 // netdPath finds brique-netd (vnet.FindNetd); when it is missing and brique
 // runs inside its own module (go run ./cmd/brique), it builds the daemon
-// into the user cache once, so the README's commands work as they are.
-// "" lets the monitor report the missing daemon.
+// into the user cache once (cachedHelper), so the README's commands work
+// as they are. "" lets the monitor report the missing daemon.
 func netdPath(stderr io.Writer) string {
 	if p, err := vnet.FindNetd(); err == nil {
 		return p
 	}
-	out, err := exec.Command("go", "list", "-m").Output()
-	if err != nil || strings.TrimSpace(string(out)) != brique.ModulePath {
-		return ""
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	p := filepath.Join(cache, "brique", "bin", vnet.NetdName)
-	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-		// Built by an earlier run: keep it unless this brique is newer
-		// (the sources changed since).
-		self, err := os.Executable()
-		if sst, serr := os.Stat(self); err != nil || serr != nil || !sst.ModTime().After(st.ModTime()) {
-			return p
-		}
-	}
-	fmt.Fprintf(stderr, "brique: building %s into %s\n", vnet.NetdName, p)
-	cmd := exec.Command("go", "build", "-o", p, "./cmd/brique-netd")
-	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
-		return ""
-	}
-	return p
+	return cachedHelper(vnet.NetdName, "./cmd/brique-netd", stderr)
 }

@@ -91,10 +91,11 @@ func (v *volumeFlags) server(stderr io.Writer) string {
 	return cachedHelper(p9.ServerName, "./cmd/brique-9pd", stderr)
 }
 
-// cachedHelper is netdPath's fallback for any helper command: when brique
-// runs inside its own module (go run ./cmd/brique), it builds the helper
-// into the user cache, again when brique is newer than that build. ""
-// if it cannot.
+// cachedHelper is the fallback of netdPath and volumeFlags.server for a
+// helper command that is not installed: when brique runs inside its own
+// module (go run ./cmd/brique), it builds the helper (package pkg) into
+// the user cache, again when brique is newer than that build (the sources
+// changed since). "" if it cannot.
 func cachedHelper(name, pkg string, stderr io.Writer) string {
 	out, err := exec.Command("go", "list", "-m").Output()
 	if err != nil || strings.TrimSpace(string(out)) != brique.ModulePath {
@@ -106,6 +107,7 @@ func cachedHelper(name, pkg string, stderr io.Writer) string {
 	}
 	p := filepath.Join(cache, "brique", "bin", name)
 	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+		// Built by an earlier run: keep it unless this brique is newer.
 		self, err := os.Executable()
 		if sst, serr := os.Stat(self); err != nil || serr != nil || !sst.ModTime().After(st.ModTime()) {
 			return p

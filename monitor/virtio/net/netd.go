@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"brique.dev/brique/monitor/helperproc"
 	"brique.dev/brique/monitor/virtio/netconf"
 )
 
@@ -48,43 +47,13 @@ const NetdEnv = "BRIQUE_NETD"
 // build -o DIR put both commands), else in $PATH. The error says how to
 // build it.
 func FindNetd() (string, error) {
-	if p := os.Getenv(NetdEnv); p != "" {
-		if !isExecutable(p) {
-			return "", fmt.Errorf("%w: $%s is %s, which is not an executable file; build it with `go build -o %s ./cmd/brique-netd` (in the brique module)", ErrNoNetd, NetdEnv, p, p)
-		}
-		return p, nil
-	}
-	dir := ""
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = real
-		}
-		dir = filepath.Dir(exe)
-		if p := filepath.Join(dir, NetdName); isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(NetdName); err == nil {
-		if abs, err := filepath.Abs(p); err == nil {
-			p = abs
-		}
-		return p, nil
-	}
-	how := "`go install ./cmd/brique-netd` (into $PATH)"
-	if dir != "" && !strings.Contains(dir, "go-build") { // not go run's temporary directory
-		how = fmt.Sprintf("`go build -o %s ./cmd/brique-netd`, or put it in $PATH with %s", filepath.Join(dir, NetdName), how)
-	}
-	where := "$PATH"
-	if dir != "" {
-		where = dir + " or $PATH"
-	}
-	return "", fmt.Errorf("%w in %s: the user-mode network runs in that separate program; build it, in the brique module, with %s, or set $%s to its path",
-		ErrNoNetd, where, how, NetdEnv)
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+	return helperproc.Find(helperproc.FindSpec{
+		Name:     NetdName,
+		Env:      NetdEnv,
+		Sentinel: ErrNoNetd,
+		What:     "the user-mode network runs in that separate program",
+		Cmd:      "./cmd/brique-netd",
+	})
 }
 
 // UserNetOptions configures StartUserNet.
@@ -207,23 +176,14 @@ func LaunchUserNet(netdPath string, forwards []PortForward, opts UserNetOptions)
 		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
 	defer readyW.Close()
-	stderr := devnull
-	var copyDone chan struct{}
-	switch w := opts.Stderr.(type) {
-	case nil:
-	case *os.File:
-		stderr = w
-	default:
-		r, pw, err := os.Pipe()
-		if err != nil {
-			sock.Close()
-			readyR.Close()
-			return nil, fmt.Errorf("user-mode network: %w", err)
-		}
-		defer pw.Close()
-		stderr = pw
-		copyDone = make(chan struct{})
-		go copyLog(w, r, copyDone)
+	stderr, copyDone, err := helperproc.StderrFile(opts.Stderr, devnull)
+	if err != nil {
+		sock.Close()
+		readyR.Close()
+		return nil, fmt.Errorf("user-mode network: %w", err)
+	}
+	if copyDone != nil {
+		defer stderr.Close() // the process has its copy
 	}
 	files := make([]*os.File, NetdFD+1)
 	files[0], files[1], files[2] = devnull, readyW, stderr
@@ -321,22 +281,6 @@ func readLine(r *os.File, deadline time.Time) (string, error) {
 		}
 	}
 	return "", errors.New("first line too long")
-}
-
-// copyLog copies the daemon's stderr to w with plain reads and writes.
-func copyLog(w io.Writer, r *os.File, done chan<- struct{}) {
-	defer close(done)
-	defer r.Close()
-	b := make([]byte, 4096)
-	for {
-		n, err := r.Read(b)
-		if n > 0 {
-			w.Write(b[:n])
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // Forwards lists the port forwards the daemon serves.

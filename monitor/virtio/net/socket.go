@@ -3,13 +3,12 @@ package net
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
-	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/monitor/helperproc"
 )
 
 // Socket is a backend on a message socket, normally one end of a unix
@@ -23,11 +22,8 @@ import (
 // poller's epoll), which the monitor's seccomp filter allows, so it
 // keeps working after the filter is installed.
 type Socket struct {
-	f      *os.File
-	rc     syscall.RawConn
-	name   string
-	seq    bool // SOCK_SEQPACKET: a zero-length read is the peer's close
-	closed atomic.Bool
+	sp   *helperproc.SeqPacket
+	name string
 
 	mu      sync.Mutex // WritePacket's scratch buffer
 	scratch []byte
@@ -79,16 +75,15 @@ func NewSocketFD(fd int, name string) (*Socket, error) {
 	default:
 		return fail(fmt.Errorf("socket type %d is not SOCK_SEQPACKET or SOCK_DGRAM", typ))
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return fail(err)
+	open := helperproc.NewSeqPacket
+	if typ == unix.SOCK_DGRAM {
+		open = helperproc.NewDatagram
 	}
-	f := os.NewFile(uintptr(fd), name)
-	rc, err := f.SyscallConn()
+	sp, err := open(fd, name) // closes fd on error
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("socket backend %s: %w", name, err)
 	}
-	return &Socket{f: f, rc: rc, name: name, seq: typ == unix.SOCK_SEQPACKET}, nil
+	return &Socket{sp: sp, name: name}, nil
 }
 
 // ReadPacket implements Backend. Messages shorter than an Ethernet
@@ -96,31 +91,9 @@ func NewSocketFD(fd int, name string) (*Socket, error) {
 // error wraps io.EOF.
 func (s *Socket) ReadPacket(buf []byte) (int, error) {
 	for {
-		var n int
-		var rerr error
-		err := s.rc.Read(func(fd uintptr) bool {
-			for {
-				n, rerr = unix.Read(int(fd), buf)
-				if rerr != unix.EINTR {
-					break
-				}
-			}
-			return rerr != unix.EAGAIN
-		})
-		if s.closed.Load() {
-			return 0, fmt.Errorf("socket backend %s: %w", s.name, os.ErrClosed)
-		}
+		n, err := s.sp.Read(buf)
 		if err != nil {
 			return 0, fmt.Errorf("socket backend %s: %w", s.name, err)
-		}
-		if rerr != nil {
-			if rerr == unix.ECONNRESET {
-				return 0, fmt.Errorf("socket backend %s: the peer closed the connection: %w", s.name, io.EOF)
-			}
-			return 0, fmt.Errorf("socket backend %s: read: %w", s.name, rerr)
-		}
-		if n == 0 && s.seq {
-			return 0, fmt.Errorf("socket backend %s: the peer closed the connection: %w", s.name, io.EOF)
 		}
 		if n < 14 && len(buf) >= 14 {
 			continue // runt
@@ -157,41 +130,15 @@ func (s *Socket) WritePacket(frame [][]byte) error {
 }
 
 func (s *Socket) write(b []byte) error {
-	var werr error
-	err := s.rc.Write(func(fd uintptr) bool {
-		for {
-			_, werr = unix.Write(int(fd), b)
-			if werr != unix.EINTR {
-				break
-			}
-		}
-		return werr != unix.EAGAIN
-	})
-	if s.closed.Load() {
-		return fmt.Errorf("socket backend %s: %w", s.name, os.ErrClosed)
-	}
-	if err != nil {
+	if err := s.sp.Write(b); err != nil {
 		return fmt.Errorf("socket backend %s: %w", s.name, err)
 	}
-	switch {
-	case werr == nil:
-		return nil
-	case errors.Is(werr, unix.EPIPE), errors.Is(werr, unix.ECONNRESET), errors.Is(werr, unix.ECONNREFUSED), errors.Is(werr, unix.ENOTCONN):
-		return fmt.Errorf("socket backend %s: the peer closed the connection: %w", s.name, os.ErrClosed)
-	case errors.Is(werr, unix.EMSGSIZE):
-		return fmt.Errorf("socket backend %s: %d-byte frame is larger than the socket buffer: %w", s.name, len(b), werr)
-	}
-	return fmt.Errorf("socket backend %s: write: %w", s.name, werr)
+	return nil
 }
 
 // Close implements Backend: it closes the descriptor (the peer reads
 // end of file) and unblocks ReadPacket.
-func (s *Socket) Close() error {
-	if s.closed.Swap(true) {
-		return nil
-	}
-	return s.f.Close()
-}
+func (s *Socket) Close() error { return s.sp.Close() }
 
 // Name is the name given to NewSocketFD (or the file's name).
 func (s *Socket) Name() string { return s.name }

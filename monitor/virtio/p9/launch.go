@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"brique.dev/brique/monitor/helperproc"
 )
 
 // ServerName is the 9P file server's executable name (cmd/brique-9pd).
@@ -33,42 +32,13 @@ const ServerExitTimeout = 5 * time.Second
 // build -o DIR put the commands), else in $PATH. The error says how to
 // build it.
 func FindServer() (string, error) {
-	build := "`go build -o DIR ./cmd/brique-9pd` (in the brique module)"
-	if p := os.Getenv(ServerEnv); p != "" {
-		if !isExecutable(p) {
-			return "", fmt.Errorf("%w: $%s is %s, which is not an executable file; build it with %s", ErrNoServer, ServerEnv, p, strings.Replace(build, "DIR", p, 1))
-		}
-		return p, nil
-	}
-	dir := ""
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = real
-		}
-		dir = filepath.Dir(exe)
-		if p := filepath.Join(dir, ServerName); isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(ServerName); err == nil {
-		if abs, err := filepath.Abs(p); err == nil {
-			p = abs
-		}
-		return p, nil
-	}
-	where := "$PATH"
-	if dir != "" && !strings.Contains(dir, "go-build") { // not go run's temporary directory
-		where = dir + " or $PATH"
-		build = strings.Replace(build, "DIR", dir, 1)
-	} else {
-		build = "`go install ./cmd/brique-9pd` (in the brique module)"
-	}
-	return "", fmt.Errorf("%w in %s: host directory volumes are served by that separate program; build it with %s, or set $%s to its path", ErrNoServer, where, build, ServerEnv)
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+	return helperproc.Find(helperproc.FindSpec{
+		Name:     ServerName,
+		Env:      ServerEnv,
+		Sentinel: ErrNoServer,
+		What:     "host directory volumes are served by that separate program",
+		Cmd:      "./cmd/brique-9pd",
+	})
 }
 
 // Export is one host directory the server exports.
@@ -130,7 +100,7 @@ func LaunchServer(path string, exports []Export, opts ServerOptions) (*Server, [
 		}
 		path = p
 	}
-	if !isExecutable(path) {
+	if !helperproc.IsExecutable(path) {
 		return nil, nil, fmt.Errorf("volumes: %w at %s: build it with `go build -o %s ./cmd/brique-9pd` (in the brique module)", ErrNoServer, path, path)
 	}
 	if opts.MaxMessage == 0 {
@@ -173,22 +143,13 @@ func LaunchServer(path string, exports []Export, opts ServerOptions) (*Server, [
 		return nil, nil, fmt.Errorf("volumes: %w", err)
 	}
 	defer devnull.Close()
-	stderr := devnull
-	var copyDone chan struct{}
-	switch w := opts.Stderr.(type) {
-	case nil:
-	case *os.File:
-		stderr = w
-	default:
-		r, pw, err := os.Pipe()
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("volumes: %w", err)
-		}
-		defer pw.Close()
-		stderr = pw
-		copyDone = make(chan struct{})
-		go copyLog(w, r, copyDone)
+	stderr, copyDone, err := helperproc.StderrFile(opts.Stderr, devnull)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("volumes: %w", err)
+	}
+	if copyDone != nil {
+		defer stderr.Close() // the process has its copy
 	}
 	files := []*os.File{devnull, devnull, stderr}
 	for i, e := range exports {
@@ -223,22 +184,6 @@ func LaunchServer(path string, exports []Export, opts ServerOptions) (*Server, [
 		}
 	}()
 	return s, mine, nil
-}
-
-// copyLog copies the server's stderr to w.
-func copyLog(w io.Writer, r *os.File, done chan<- struct{}) {
-	defer close(done)
-	defer r.Close()
-	b := make([]byte, 4096)
-	for {
-		n, err := r.Read(b)
-		if n > 0 {
-			w.Write(b[:n])
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // MaxMessage is the msize cap that the sockets allow: give it to the

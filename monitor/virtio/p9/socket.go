@@ -1,14 +1,12 @@
 package p9
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/monitor/helperproc"
 )
 
 // Socket is a Backend on one end of a unix SOCK_SEQPACKET socket pair:
@@ -18,10 +16,8 @@ import (
 // It uses only read, write and close on the descriptor (plus the Go
 // poller's epoll), which the monitor's seccomp filter allows.
 type Socket struct {
-	f      *os.File
-	rc     syscall.RawConn
-	name   string
-	closed atomic.Bool
+	sp   *helperproc.SeqPacket
+	name string
 }
 
 // NewSocket returns a Socket on fd, which it owns from then on (it is
@@ -38,16 +34,11 @@ func NewSocket(fd int, name string) (*Socket, error) {
 	if typ != unix.SOCK_SEQPACKET {
 		return fail(fmt.Errorf("socket type %d is not SOCK_SEQPACKET (one message per 9P message)", typ))
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return fail(err)
-	}
-	f := os.NewFile(uintptr(fd), name)
-	rc, err := f.SyscallConn()
+	sp, err := helperproc.NewSeqPacket(fd, name) // closes fd on error
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("9p socket %s: %w", name, err)
 	}
-	return &Socket{f: f, rc: rc, name: name}, nil
+	return &Socket{sp: sp, name: name}, nil
 }
 
 // SocketPair returns the two ends of a new SOCK_SEQPACKET socket pair
@@ -87,41 +78,22 @@ func sizeBuffers(fd, maxMsg int) {
 // buffer less the kernel's 32-byte allowance and some slack).
 func (s *Socket) MessageLimit() int {
 	n := 0
-	s.rc.Control(func(fd uintptr) {
-		n, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	s.sp.Control(func(fd int) {
+		n, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
 	})
 	return max(n-64, 0)
 }
 
 // File returns the socket's descriptor as a file (to pass to a child
 // process). The Socket still owns it.
-func (s *Socket) File() *os.File { return s.f }
+func (s *Socket) File() *os.File { return s.sp.File() }
 
 // ReadMessage implements Backend. When the peer closed its end, the error
 // wraps io.EOF.
 func (s *Socket) ReadMessage(buf []byte) (int, error) {
-	var n int
-	var rerr error
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = unix.Read(int(fd), buf)
-			if rerr != unix.EINTR {
-				break
-			}
-		}
-		return rerr != unix.EAGAIN
-	})
-	if s.closed.Load() {
-		return 0, fmt.Errorf("9p socket %s: %w", s.name, os.ErrClosed)
-	}
+	n, err := s.sp.Read(buf)
 	if err != nil {
 		return 0, fmt.Errorf("9p socket %s: %w", s.name, err)
-	}
-	if rerr == unix.ECONNRESET || (rerr == nil && n == 0) {
-		return 0, fmt.Errorf("9p socket %s: the peer closed the connection: %w", s.name, io.EOF)
-	}
-	if rerr != nil {
-		return 0, fmt.Errorf("9p socket %s: read: %w", s.name, rerr)
 	}
 	return n, nil
 }
@@ -129,38 +101,12 @@ func (s *Socket) ReadMessage(buf []byte) (int, error) {
 // WriteMessage implements Backend. Writing after the peer closed its end
 // returns an error wrapping os.ErrClosed.
 func (s *Socket) WriteMessage(msg []byte) error {
-	var werr error
-	err := s.rc.Write(func(fd uintptr) bool {
-		for {
-			_, werr = unix.Write(int(fd), msg)
-			if werr != unix.EINTR {
-				break
-			}
-		}
-		return werr != unix.EAGAIN
-	})
-	if s.closed.Load() {
-		return fmt.Errorf("9p socket %s: %w", s.name, os.ErrClosed)
-	}
-	if err != nil {
+	if err := s.sp.Write(msg); err != nil {
 		return fmt.Errorf("9p socket %s: %w", s.name, err)
 	}
-	switch {
-	case werr == nil:
-		return nil
-	case errors.Is(werr, unix.EPIPE), errors.Is(werr, unix.ECONNRESET), errors.Is(werr, unix.ENOTCONN):
-		return fmt.Errorf("9p socket %s: the peer closed the connection: %w", s.name, os.ErrClosed)
-	case errors.Is(werr, unix.EMSGSIZE):
-		return fmt.Errorf("9p socket %s: %d-byte message is larger than the socket buffer: %w", s.name, len(msg), werr)
-	}
-	return fmt.Errorf("9p socket %s: write: %w", s.name, werr)
+	return nil
 }
 
 // Close implements Backend: it closes the descriptor (the peer reads end
 // of file) and unblocks ReadMessage.
-func (s *Socket) Close() error {
-	if s.closed.Swap(true) {
-		return nil
-	}
-	return s.f.Close()
-}
+func (s *Socket) Close() error { return s.sp.Close() }

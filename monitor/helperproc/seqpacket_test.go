@@ -1,0 +1,139 @@
+package helperproc_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/monitor/helperproc"
+)
+
+func pair(t *testing.T, typ int) (a, b *helperproc.SeqPacket) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := helperproc.NewSeqPacket
+	if typ == unix.SOCK_DGRAM {
+		open = helperproc.NewDatagram
+	}
+	if a, err = open(fds[0], "a"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = open(fds[1], "b"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+func TestSeqPacketRoundTrip(t *testing.T) {
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	msgs := [][]byte{[]byte("hello"), bytes.Repeat([]byte{7}, 9000), []byte("x")}
+	for _, m := range msgs {
+		if err := a.Write(m); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	buf := make([]byte, 16<<10)
+	for _, m := range msgs { // message boundaries are kept
+		n, err := b.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], m) {
+			t.Fatalf("Read = %d bytes, %v; want %d bytes", n, err, len(m))
+		}
+	}
+	// A reader waiting for a message gets it.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		b.Write([]byte("late"))
+	}()
+	if n, err := a.Read(buf); err != nil || string(buf[:n]) != "late" {
+		t.Errorf("waiting Read = %q, %v", buf[:n], err)
+	}
+	if a.Fd() < 0 || a.File() == nil || a.Closed() {
+		t.Errorf("Fd %d, File %v, Closed %v", a.Fd(), a.File(), a.Closed())
+	}
+	sndbuf := 0
+	if err := a.Control(func(fd int) { sndbuf, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF) }); err != nil || sndbuf <= 0 {
+		t.Errorf("Control: SO_SNDBUF %d, %v", sndbuf, err)
+	}
+	if err := a.Write(make([]byte, sndbuf+1)); !errors.Is(err, unix.EMSGSIZE) {
+		t.Errorf("Write larger than the socket buffer: %v", err)
+	}
+}
+
+func TestSeqPacketPeerClosed(t *testing.T) {
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	if err := a.Write([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if !b.Closed() {
+		t.Error("Closed() = false after Close")
+	}
+	buf := make([]byte, 64)
+	if n, err := a.Read(buf); !errors.Is(err, io.EOF) || n != 0 {
+		t.Errorf("Read after the peer closed = %d, %v; want io.EOF", n, err)
+	}
+	if err := a.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Write after the peer closed: %v; want os.ErrClosed", err)
+	}
+}
+
+func TestSeqPacketClose(t *testing.T) {
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	// Close unblocks a waiting Read.
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Read(make([]byte, 64))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Read unblocked by Close: %v; want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock Read")
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := a.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Write after Close: %v; want os.ErrClosed", err)
+	}
+	if _, err := a.Read(make([]byte, 64)); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Read after Close: %v; want os.ErrClosed", err)
+	}
+	// The peer sees the close.
+	if _, err := b.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
+		t.Errorf("peer's Read: %v; want io.EOF", err)
+	}
+}
+
+// On a datagram socket an empty message is a message.
+func TestDatagramEmpty(t *testing.T) {
+	a, b := pair(t, unix.SOCK_DGRAM)
+	if err := a.Write(nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Read(make([]byte, 64)); n != 0 || err != nil {
+		t.Errorf("Read of an empty datagram = %d, %v", n, err)
+	}
+}
+
+func TestNewSeqPacketBadFD(t *testing.T) {
+	if _, err := helperproc.NewSeqPacket(-1, "bad"); err == nil {
+		t.Error("NewSeqPacket(-1) succeeded")
+	}
+}
