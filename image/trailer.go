@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
-	"runtime"
 	"time"
 )
 
@@ -68,14 +67,7 @@ type Image struct {
 	ELF  []byte    // the ELF file, without the trailer
 	Meta Metadata  // metadata from the trailer
 	File *elf.File // parsed view of ELF
-
-	src *os.File // the open file (Open), for Source
 }
-
-// Source is the image's file, open for reading (nil for Parse): a loader
-// can map the segments from it instead of copying them (the file may
-// have been removed since Open). It is closed when img is collected.
-func (img *Image) Source() *os.File { return img.src }
 
 // AppendTrailer returns elf followed by a Brique trailer holding m. If
 // m.FormatVersion is 0 it is set to CurrentFormatVersion, a zero m.Entry
@@ -122,12 +114,7 @@ func Open(path string) (*Image, error) {
 	if err != nil {
 		return nil, readErr(path, err)
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			fh.Close()
-		}
-	}()
+	defer fh.Close()
 	st, err := fh.Stat()
 	if err != nil {
 		return nil, readErr(path, err)
@@ -148,8 +135,6 @@ func Open(path string) (*Image, error) {
 		return nil, err
 	}
 	img.Path = path
-	img.src, keep = fh, true
-	runtime.AddCleanup(img, func(f *os.File) { f.Close() }, fh)
 	return img, nil
 }
 

@@ -75,8 +75,7 @@ type Result struct {
 	// program's first console write (for hello: runtime init to main).
 	FirstOutput time.Duration
 	// GuestResident is the host memory backing guest RAM at exit (bytes):
-	// the pages the guest (or the loader) touched, except the image's
-	// pages mapped from its file (page cache).
+	// the pages the guest (or the loader) touched.
 	GuestResident uint64
 }
 
@@ -199,7 +198,9 @@ func Run(cfg Config) (Result, error) {
 			}
 		}
 	}
-	mapped := loadSegments(raw, segs, cfg.Image.Source())
+	for _, s := range segs {
+		copy(mem[s.Paddr:], s.Data)
+	}
 	buildPageTables(mem)
 	buildGDT(mem)
 
@@ -306,12 +307,7 @@ func Run(cfg Config) (Result, error) {
 	res.FramesPeak, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFramesPeak)
 	res.Syscalls, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoSyscalls)
 	res.PageFaults, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFaults)
-	// The image's mapped pages are the page cache's (shared), not guest
-	// RAM the VM added; mincore cannot tell the few the guest wrote to.
 	res.GuestResident = resident(raw)
-	for _, r := range mapped {
-		res.GuestResident -= min(res.GuestResident, resident(raw[r[0]:r[1]]))
-	}
 	bootNS, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoBootNS)
 	res.GuestBoot = time.Duration(bootNS)
 	if out, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoFirstOutNS); out > bootNS {
