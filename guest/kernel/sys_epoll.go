@@ -1,8 +1,9 @@
 package kernel
 
 // epoll(7) over the kernel's own files (eventfds, pipes, console). The Go
-// netpoller uses it for timers and wakeups (an eventfd); the network brick
-// adds its sockets through ReadinessHook.
+// netpoller uses it for timers and wakeups (an eventfd); the sockets of the
+// network brick are service objects whose readiness the brick reports
+// (service.go).
 
 const (
 	maxEpolls   = 4
@@ -36,11 +37,6 @@ type epollInst struct {
 }
 
 var epolls [maxEpolls]epollInst
-
-// ReadinessHook lets a brick report readiness of its own descriptors
-// (fd >= 3 that the kernel does not know): it returns the ready events and a
-// generation counter that changes whenever readiness may have changed.
-var ReadinessHook func(fd int32) (events uint32, gen uint64, ok bool)
 
 // sysEpollCreateImpl implements epoll_create(2).
 func sysEpollCreateImpl(t *thread) int64 {
@@ -170,9 +166,6 @@ func readiness(fd int32) (uint32, uint64, bool) {
 		case fdFile, fdDevice, fdTmpFile:
 			return epollIn | epollOut, 0, true
 		}
-	}
-	if h := ReadinessHook; h != nil {
-		return h(fd)
 	}
 	return 0, 0, false
 }

@@ -46,16 +46,6 @@ const (
 // blockedRet after block(). Restricted context (see doc.go).
 type sysFunc func(t *thread) int64
 
-// Registered lets bricks linked into the image (network, files) add system
-// calls at init time, before the program's main runs.
-func Register(nr int, f func(a0, a1, a2, a3, a4, a5 uint64) int64) {
-	if nr >= 0 && nr < len(extTable) {
-		extTable[nr] = f
-	}
-}
-
-var extTable [512]func(a0, a1, a2, a3, a4, a5 uint64) int64
-
 var enosysLogged [512]bool
 
 // Counters reported to the monitor at exit (brique run --stats).
@@ -125,8 +115,6 @@ func dispatch(t *thread, restart bool) {
 	case nr < uint64(len(sysTable)) && sysTable[nr] != nil:
 		t.restart = restart
 		r = sysTable[nr](t)
-	case nr < uint64(len(extTable)) && extTable[nr] != nil:
-		r = extTable[nr](t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9)
 	default:
 		if nr < uint64(len(enosysLogged)) && !enosysLogged[nr] {
 			enosysLogged[nr] = true
