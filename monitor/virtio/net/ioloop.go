@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +34,10 @@ import (
 // brique run -p), brique-netd's own network stack competing for the same
 // two CPUs with the extra kicks.
 
+// rxErrorPause is how long the loop leaves the backend alone after a read
+// error that is not its end.
+const rxErrorPause = 10 * time.Millisecond
+
 // ioBatch bounds the frames moved in one direction before the loop looks
 // at the other one.
 const ioBatch = 64
@@ -47,8 +52,9 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 	chains := make([]virtio.Chain, 1, 8)
 	var c virtio.Chain
 	var bufs [][]byte
-	have := false   // f holds a received frame the guest has no room for yet
-	rxDead := false // the backend cannot be read any more
+	have := false    // f holds a received frame the guest has no room for yet
+	rxDead := false  // the backend cannot be read any more
+	rxPause := false // a read failed: leave the backend alone for a while
 	fds := []unix.PollFd{{Fd: int32(d.bell), Events: unix.POLLIN}, {Fd: int32(pb.PollFD())}}
 	for {
 		select {
@@ -74,7 +80,7 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 
 		delivered := 0
 		full, noRoom := false, false
-		for delivered < ioBatch && !rxDead {
+		for delivered < ioBatch && !rxDead && !rxPause {
 			if !have {
 				n, err := pb.TryReadPacket(f.buf[HeaderSize:])
 				if err != nil {
@@ -82,6 +88,7 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 						rxDead = isClosed(err)
 						if !rxDead {
 							d.cfg.OnError(fmt.Errorf("virtio-net: receiving: %w", err))
+							rxPause = true
 						}
 					}
 					break
@@ -130,10 +137,19 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 			}
 		}
 		fds[1].Events = 0
-		if !full && !rxDead {
+		if !full && !rxDead && !rxPause {
 			fds[1].Events = unix.POLLIN
 		}
-		if _, err := unix.Ppoll(fds, nil, nil); err != nil && err != unix.EINTR {
+		// After a failed read (not the backend's end), the descriptor
+		// may stay readable: wait a little instead of spinning on it.
+		var timeout *unix.Timespec
+		if rxPause {
+			t := unix.NsecToTimespec(int64(rxErrorPause))
+			timeout = &t
+		}
+		_, err := unix.Ppoll(fds, timeout, nil)
+		rxPause = false
+		if err != nil && err != unix.EINTR {
 			d.cfg.OnError(fmt.Errorf("virtio-net: ppoll: %w", err))
 		}
 		if fds[0].Revents != 0 {
