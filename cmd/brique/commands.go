@@ -422,6 +422,14 @@ func netConfig(mode string, publish []string, debug bool, stderr io.Writer) (mon
 	if c.Mode == "" && len(publish) > 0 {
 		c.Mode = "user"
 	}
+	switch c.Mode {
+	case "", "none", "user", "tap":
+	default:
+		return c, usagef("--net %s: unknown network (none, user or tap=NAME)", mode)
+	}
+	if len(publish) > 0 && c.Mode != "user" {
+		return c, usagef("-p publishes a port on the user network: drop --net %s, or reach the guest at its own address", mode)
+	}
 	if opts != "" {
 		if c.Mode != "tap" && c.Mode != "user" {
 			return c, usagef("--net %s takes no settings", mode)
@@ -447,9 +455,11 @@ func netConfig(mode string, publish []string, debug bool, stderr io.Writer) (mon
 				if err == nil && !a.Is4() {
 					err = fmt.Errorf("not an IPv4 address")
 				}
-				if k == "gw" {
+				switch {
+				case err != nil:
+				case k == "gw":
 					c.IP.Gateway = a.As4()
-				} else {
+				default:
 					c.IP.DNS = a.As4()
 				}
 			default:
