@@ -103,8 +103,6 @@ type Config struct {
 	NoMergeable bool
 	// Poll is the polling window (DefaultPoll if 0, none if negative).
 	Poll time.Duration
-	// NoIOLoop keeps the goroutine design for a PollBackend (tests).
-	NoIOLoop bool
 	// OnError receives backend errors (optional): show them with --debug.
 	OnError func(error)
 }
@@ -137,7 +135,6 @@ type Device struct {
 	closed  bool
 	mrg     bool
 	offload OffloadBackend // non-nil once the driver accepted offloads
-	scratch []byte         // TX coalescing buffer (TX goroutine)
 
 	rxPackets, rxBytes, rxDropped atomic.Uint64
 	txPackets, txBytes, txDropped atomic.Uint64
@@ -205,7 +202,7 @@ func New(cfg Config) (*Device, error) {
 	}
 	d.pumpDone = make(chan struct{})
 	d.bell = -1
-	if pb, ok := cfg.Backend.(PollBackend); ok && !cfg.NoIOLoop {
+	if pb, ok := cfg.Backend.(PollBackend); ok {
 		// The doorbell exists from the start: the seccomp filter that
 		// confines the running monitor does not allow creating it.
 		bell, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
@@ -282,6 +279,11 @@ func (d *Device) Activate(a virtio.Activation) error {
 	if len(a.Queues) != 2 {
 		return fmt.Errorf("virtio-net: %d queues", len(a.Queues))
 	}
+	if d.pollB != nil && !(a.Queues[RXQueue].Ready() && a.Queues[TXQueue].Ready()) {
+		// The I/O loop serves both queues, and kicks reach it only
+		// through its doorbell.
+		return errors.New("virtio-net: the driver must set up both the receive and the transmit queue")
+	}
 	d.mrg = a.Features&FeatureMrgRxbuf != 0
 	d.offload = nil
 	if ob, ok := d.cfg.Backend.(OffloadBackend); ok && a.Features&offloadFeatures == offloadFeatures {
@@ -305,7 +307,7 @@ func (d *Device) Activate(a virtio.Activation) error {
 		}
 	}
 	d.stop = make(chan struct{})
-	if rq, tq := a.Queues[RXQueue], a.Queues[TXQueue]; d.pollB != nil && rq.Ready() && tq.Ready() {
+	if rq, tq := a.Queues[RXQueue], a.Queues[TXQueue]; d.pollB != nil {
 		rq.OnKick(d.ring)
 		tq.OnKick(d.ring)
 		d.wg.Add(1)
@@ -527,10 +529,6 @@ func (d *Device) deliver(q *virtio.Queue, f *frame, chains []virtio.Chain) (ok, 
 	return true, false, chains
 }
 
-// maxIovec is the number of buffers a frame may have before the device
-// copies it into one (writev takes at most 1024).
-const maxIovec = 64
-
 // txLoop sends the frames the driver puts in the transmit queue.
 func (d *Device) txLoop(q *virtio.Queue, irq func(), stop <-chan struct{}) {
 	defer d.wg.Done()
@@ -584,15 +582,8 @@ func (d *Device) transmit(c *virtio.Chain, bufs [][]byte) [][]byte {
 		}
 		hdr[HeaderNumBuffers], hdr[HeaderNumBuffers+1] = 0, 0 // receive-only field
 	}
+	// (Both backends copy the pieces into one buffer for their write.)
 	bufs = c.ReadableFrom(HeaderSize, bufs)
-	if len(bufs) > maxIovec {
-		if cap(d.scratch) < n {
-			d.scratch = make([]byte, MaxFrame)
-		}
-		b := d.scratch[:n]
-		c.Gather(b, HeaderSize)
-		bufs = append(bufs[:0], b)
-	}
 	var err error
 	if d.offload != nil && (hdr[HeaderFlags] != 0 || hdr[HeaderGSOType] != GSONone) {
 		err = d.offload.WritePacketOffload(hdr[:], bufs)
