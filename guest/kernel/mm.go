@@ -96,11 +96,14 @@ func allocFrame() uintptr {
 	default:
 		return 0
 	}
-	framesUsed++
-	if framesUsed > framesPeak {
-		framesPeak = framesUsed
-	}
+	countFrames(1)
 	return f
+}
+
+// countFrames accounts for n frames handed out.
+func countFrames(n uintptr) {
+	framesUsed += uint64(n)
+	framesPeak = max(framesPeak, framesUsed)
 }
 
 func freeFrame(f uintptr) {

@@ -87,8 +87,13 @@ func schedule(rotate bool) {
 				start = h
 			}
 		}
-		for k := 0; k < threadsHi; k++ {
-			i := (start + k) % threadsHi
+		if start >= threadsHi {
+			start = 0
+		}
+		for k, i := 0, start; k < threadsHi; k, i = k+1, i+1 {
+			if i == threadsHi {
+				i = 0
+			}
 			t := &threads[i]
 			switch t.state {
 			case thRunnable:
@@ -130,7 +135,7 @@ func schedule(rotate bool) {
 		haltArgs[0] = timeout
 		haltArgs[1] = 0
 		hypercall(abi.HypercallHalt, uint64(u64Addr(&haltArgs[0])))
-		pollDevices()
+		// (The loop's next round looks at the devices.)
 	}
 }
 
@@ -148,7 +153,7 @@ var haltSpin int64
 func spinUntil(deadline int64) {
 	for nanotime() < deadline {
 		checkHostSignal()
-		pollDevices()
+		pollDeviceWaits()
 		if anyRunnable() {
 			return
 		}
@@ -164,26 +169,12 @@ func anyRunnable() bool {
 	return false
 }
 
-// pollHooks lets bricks (network, files) look at their devices after a halt
-// and on every scheduling round; they run in the restricted context.
-var pollHooks [4]func()
-
-func pollDevices() {
-	pollDeviceWaits()
-	for _, h := range pollHooks {
-		if h != nil {
-			h()
-		}
-	}
-}
-
 // upcallGo runs on a preemption upcall from the monitor: the current
 // thread goes behind the other runnable ones.
 func upcallGo() {
 	threads[cur].fxValid = 1
 	upcall[abi.UpcallWanted/8] = 0
-	pollDevices()
-	schedule(true)
+	schedule(true) // (which looks at the devices)
 }
 
 func findThread(tid int64) *thread {

@@ -315,7 +315,7 @@ func svcForward(t *thread, svc int, obj int32, nonblock bool) int64 {
 
 func svcEnqueue(t *thread, svc int, obj int32) int64 {
 	s := &services[svc]
-	t.svcObj = obj
+	t.svcSvc, t.svcObj = int8(svc), obj
 	if obj >= 0 {
 		t.svcGen = s.objs[obj].gen
 	}

@@ -62,7 +62,8 @@ type thread struct {
 
 	// A call forwarded to a service (service.go).
 	svcState  uint8
-	svcObj    int32
+	svcSvc    int8  // the service of the call in flight
+	svcObj    int32 // and its object
 	svcFlags  uint64
 	svcResult int64
 	svcGen    uint64 // the object's readiness generation when sent

@@ -53,7 +53,8 @@ func inDMA(addr, end uintptr) bool {
 }
 
 // allocContig takes n contiguous frames from a bump range (never from the
-// free list, whose frames are scattered).
+// free list, whose frames are scattered): never handed out before, so
+// zero (see allocFrame).
 func allocContig(n uintptr) uintptr {
 	size := n * abi.PageSize
 	var a uintptr
@@ -67,11 +68,7 @@ func allocContig(n uintptr) uintptr {
 	default:
 		return 0
 	}
-	memclr(a, size)
-	framesUsed += uint64(n)
-	if framesUsed > framesPeak {
-		framesPeak = framesUsed
-	}
+	countFrames(n)
 	return a
 }
 
@@ -105,7 +102,8 @@ func sysWaitDeviceImpl(t *thread) int64 {
 }
 
 // pollDeviceWaits wakes the threads whose device index moved; it runs
-// after every halt and on every preemption upcall (pollDevices).
+// on every scheduling round (after halts and preemption upcalls too) and
+// while the vCPU spins.
 func pollDeviceWaits() {
 	for i := range threads[:threadsHi] {
 		w := &threads[i]

@@ -183,10 +183,11 @@ func epollWait(t *thread) int64 {
 		return -eBADF
 	}
 	ep := &epolls[d.obj]
-	out, max, timeout := uintptr(t.regs.rsi), int(t.regs.rdx), int64(int32(t.regs.r10))
+	out, max, timeout := uintptr(t.regs.rsi), int(int32(t.regs.rdx)), int64(int32(t.regs.r10))
 	if max <= 0 {
 		return -eINVAL
 	}
+	max = min(max, maxInterest) // more could never be reported
 	if !userPrepare(out, uintptr(max)*12, true) {
 		return -eFAULT
 	}

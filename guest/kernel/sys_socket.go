@@ -108,7 +108,11 @@ func sysSockCallImpl(t *thread) int64 {
 	if d.kind != fdSvc {
 		return -eNOTSOCK
 	}
-	if !t.restart && !sockArgsOK(t) {
+	svc, obj := svcOf(d)
+	if svc != SvcNet {
+		return -eNOTSOCK // a volume's file
+	}
+	if !sockArgsOK(t) {
 		return -eFAULT
 	}
 	switch t.regs.rax {
@@ -118,11 +122,31 @@ func sysSockCallImpl(t *thread) int64 {
 		}
 		return sockName(d, t.regs.rax == sysGetpeername, uintptr(t.regs.rsi), uintptr(t.regs.rdx))
 	}
-	svc, obj := svcOf(d)
-	if !t.restart && d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
+	nonblock := d.nonblock || sockDontwait(t)
+	if nonblock && svcWouldBlock(svc, obj, t.regs.rax) {
 		return -eAGAIN
 	}
-	r := svcForward(t, svc, obj, d.nonblock)
+	return svcFinish(t, svc, svcForward(t, svc, obj, nonblock))
+}
+
+// msgDontwait is MSG_DONTWAIT: this call does not wait, whatever the
+// descriptor's mode.
+const msgDontwait = 0x40
+
+// sockDontwait reports whether a send or receive call passes MSG_DONTWAIT.
+func sockDontwait(t *thread) bool {
+	switch t.regs.rax {
+	case sysSendto, sysRecvfrom:
+		return t.regs.r10&msgDontwait != 0
+	case sysSendmsg, sysRecvmsg:
+		return t.regs.rdx&msgDontwait != 0
+	}
+	return false
+}
+
+// svcFinish turns the service's answer to a forwarded call into the
+// call's result: an accepted connection becomes a descriptor.
+func svcFinish(t *thread, svc int, r int64) int64 {
 	if r == blockedRet {
 		return r
 	}
@@ -136,14 +160,24 @@ func sysSockCallImpl(t *thread) int64 {
 	return r
 }
 
+// svcResume continues a forwarded call whose thread was woken (dispatch
+// with restart), from the object the call was sent to: its descriptor may
+// have been closed, even reused, meanwhile, and looking it up again would
+// act on another object or leave the call queued at the service.
+func svcResume(t *thread) int64 {
+	t.restart = true
+	svc := int(t.svcSvc)
+	return svcFinish(t, svc, svcForward(t, svc, t.svcObj, t.svcFlags&SvcNonblock != 0))
+}
+
 // svcFDCall forwards read, write, readv and writev on a service
 // descriptor.
 func svcFDCall(t *thread, d *fdesc) int64 {
-	if !t.restart && !sockArgsOK(t) {
+	if !sockArgsOK(t) {
 		return -eFAULT
 	}
 	svc, obj := svcOf(d)
-	if !t.restart && d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
+	if d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
 		return -eAGAIN
 	}
 	return svcForward(t, svc, obj, d.nonblock)

@@ -112,6 +112,8 @@ func dispatch(t *thread, restart bool) {
 	switch {
 	case routed:
 		r = vr
+	case restart && t.svcState != svcIdle:
+		r = svcResume(t) // a forwarded socket call
 	case nr < uint64(len(sysTable)) && sysTable[nr] != nil:
 		t.restart = restart
 		r = sysTable[nr](t)

@@ -388,9 +388,14 @@ func volFill(w *thread, req uintptr) {
 	}
 	store64(req+80, uint64(w.svcVolVol))
 	for i := 0; i < 2 && c.path[i] >= 0; i++ {
-		_, dirObj, n, errno := volPath(&c, i, &pathBuf)
-		if errno != 0 {
-			n = 0
+		v, dirObj, n, errno := volPath(&c, i, &pathBuf)
+		if errno != 0 || v != int(w.svcVolVol) {
+			// The program changed the path, its directory or the
+			// working directory since the call was routed: fail it
+			// rather than act on the volume's root (no volume: the
+			// service answers ENODEV).
+			store64(req+80, ^uint64(0))
+			return
 		}
 		store64(req+88+8*uintptr(i), uint64(int64(dirObj)))
 		store64(req+104+8*uintptr(i), uint64(n))
