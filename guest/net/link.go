@@ -164,7 +164,8 @@ func (l *link) deliver(frame []byte) {
 	if d == nil {
 		return
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(append([]byte(nil), frame...))})
+	// (MakeWithData copies the frame out of the DMA buffer.)
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 	defer pkt.DecRef()
 	if !l.ParseHeader(pkt) {
 		return
@@ -220,12 +221,15 @@ const txWait = 100 * time.Millisecond
 // TCP would then have to recover (measured: SACK recovery took a sixth of
 // the guest's time in a bulk transfer).
 func (l *link) room(k int) bool {
-	deadline := time.Now().Add(txWait)
+	var deadline time.Time
 	for {
 		idx := l.tx.UsedIdx()
 		l.reclaim()
 		if k <= len(l.txFree) && k <= l.tx.Free() {
 			return true
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(txWait)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -264,7 +268,14 @@ func (l *link) fill(offs []int, pkt *stack.PacketBuffer) {
 		}
 	}
 	i, pos := 0, netHdrLen
-	for _, s := range pkt.AsSlices() {
+	vl, skip := pkt.AsViewList() // (AsSlices would allocate per frame)
+	for v := vl.Front(); v != nil; v = v.Next() {
+		s := v.AsSlice()
+		if skip >= len(s) {
+			skip -= len(s)
+			continue
+		}
+		s, skip = s[skip:], 0
 		for len(s) > 0 {
 			if pos == txBufLen {
 				i, pos = i+1, 0

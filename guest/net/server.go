@@ -297,14 +297,14 @@ func (so *sock) connect(addrp, n uint64, retry bool) int64 {
 
 func (so *sock) recv(iov iovec, flags, addrp, lenp uint64) int64 {
 	const msgPeek, msgTrunc = 0x2, 0x20
+	if so.typ == sockStream && iov.total() == 0 {
+		return 0 // as Linux: a stream read of nothing reads nothing
+	}
 	// A datagram longer than the buffers is truncated, not an error.
 	w := &iovWriter{iov: iov, truncate: so.typ != sockStream}
 	res, err := so.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: addrp != 0 && lenp != 0})
 	if err != nil {
-		if _, ok := err.(*tcpip.ErrClosedForReceive); ok {
-			return 0
-		}
-		return errnoOf(err)
+		return errnoOf(err) // (0 once the peer has closed)
 	}
 	if addrp != 0 && lenp != 0 && so.typ == sockDgram {
 		so.writeAddr(res.RemoteAddr, addrp, lenp)
@@ -324,15 +324,9 @@ func (so *sock) send(iov iovec, addrp, addrlen uint64) int64 {
 		}
 		opts.To = &addr
 	}
-	r := &iovReader{iov: iov}
-	for _, v := range iov {
-		r.left += int(v.n)
-	}
+	r := &iovReader{iov: iov, left: iov.total()}
 	n, err := so.ep.Write(r, opts)
 	if err != nil {
-		if _, ok := err.(*tcpip.ErrClosedForSend); ok {
-			return -int64(syscall.EPIPE)
-		}
 		return errnoOf(err)
 	}
 	return n
@@ -590,10 +584,18 @@ func errnoOf(err tcpip.Error) int64 {
 		e = syscall.EADDRINUSE
 	case *tcpip.ErrBadLocalAddress, *tcpip.ErrNoPortAvailable:
 		e = syscall.EADDRNOTAVAIL
-	case *tcpip.ErrNetworkUnreachable, *tcpip.ErrNoNet:
+	case *tcpip.ErrNetworkUnreachable:
 		e = syscall.ENETUNREACH
-	case *tcpip.ErrHostUnreachable, *tcpip.ErrHostDown:
+	case *tcpip.ErrNoNet:
+		e = syscall.ENONET
+	case *tcpip.ErrHostUnreachable:
 		e = syscall.EHOSTUNREACH
+	case *tcpip.ErrHostDown:
+		e = syscall.EHOSTDOWN
+	case *tcpip.ErrEndpointBusy:
+		e = syscall.EBUSY
+	case *tcpip.ErrBadBuffer:
+		e = syscall.EFAULT
 	case *tcpip.ErrTimeout:
 		e = syscall.ETIMEDOUT
 	case *tcpip.ErrUnknownProtocolOption:
@@ -610,8 +612,10 @@ func errnoOf(err tcpip.Error) int64 {
 		e = syscall.EAFNOSUPPORT
 	case *tcpip.ErrNoBufferSpace:
 		e = syscall.ENOBUFS
-	case *tcpip.ErrBroadcastDisabled, *tcpip.ErrNotPermitted:
+	case *tcpip.ErrBroadcastDisabled:
 		e = syscall.EACCES
+	case *tcpip.ErrNotPermitted:
+		e = syscall.EPERM
 	case *tcpip.ErrClosedForReceive:
 		return 0
 	default:
@@ -624,6 +628,15 @@ func errnoOf(err tcpip.Error) int64 {
 // forwarding the call (the calling thread is blocked meanwhile).
 
 type iovec []struct{ p, n uint64 }
+
+// total is the number of bytes the buffers hold.
+func (v iovec) total() int {
+	n := 0
+	for _, b := range v {
+		n += int(b.n)
+	}
+	return n
+}
 
 func iovecs(p, cnt uint64) iovec {
 	v := make(iovec, cnt)

@@ -257,13 +257,13 @@ func (q *Queue) Used() (head uint16, n uint32, ok bool) {
 	}
 	le := binary.LittleEndian
 	e := q.used[4+8*int(q.lastUsed%q.size):]
-	head, n = uint16(le.Uint32(e[0:])), le.Uint32(e[4:])
+	id, n := le.Uint32(e[0:]), le.Uint32(e[4:])
 	q.lastUsed++
-	// Free the chain.
-	for id := head; ; {
-		if int(id) >= int(q.size) {
-			break // a broken device: do not follow garbage
-		}
+	// A broken device's id beyond the ring frees nothing and reaches the
+	// caller as one no request has (callers check it against their
+	// tables).
+	head = uint16(min(id, 0xFFFF))
+	for id := head; id < q.size; {
 		q.free = append(q.free, id)
 		d := q.desc[16*int(id):]
 		if le.Uint16(d[12:])&descNext == 0 || len(q.free) > int(q.size) {

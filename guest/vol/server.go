@@ -77,14 +77,21 @@ func (s *server) serve() {
 		}
 		handle = req.Handle
 		r := request{nr: req.NR, args: req.Args, obj: req.Obj, vol: req.Vol, dirObj: req.DirObj}
+		result = 0
 		if r.obj < 0 {
 			for i := range r.path {
-				if n := req.PathLen[i]; n <= uint64(len(req.Path[i])) {
-					r.path[i] = string(req.Path[i][:n])
+				n := req.PathLen[i]
+				if n > uint64(len(req.Path[i])) {
+					// (The kernel never sends one: not the root.)
+					result = errno(syscall.ENAMETOOLONG)
+					break
 				}
+				r.path[i] = string(req.Path[i][:n])
 			}
 		}
-		result = s.safeDo(&r)
+		if result == 0 {
+			result = s.safeDo(&r)
+		}
 	}
 }
 
