@@ -181,10 +181,6 @@ func Run(cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	devices := bus
-	if len(bus.Devices()) == 0 {
-		devices = nil // empty device windows read as zero
-	}
 	if err := vm.SetUserMemory(0, 0, 0, raw); err != nil {
 		return res, err
 	}
@@ -281,13 +277,11 @@ func Run(cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), sigq: make(chan unix.Signal, 4), bus: devices}
+	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), sigq: make(chan unix.Signal, 4), bus: bus}
 	if cfg.CPUProfile != nil {
 		v.prof = newCPUProfile()
 	}
-	if devices != nil {
-		devices.SetNotify(func() { v.events.post(abi.EventDevice) })
-	}
+	bus.SetNotify(func() { v.events.post(abi.EventDevice) })
 	res.Setup = time.Since(start)
 	code, crashed, err := v.loop()
 	if v.prof != nil {
@@ -384,7 +378,7 @@ type vcpu struct {
 	prof    *cpuProfile      // CPU profile samples (nil: not profiling)
 	due     atomic.Bool      // profiling: this interruption should also preempt
 	halted  atomic.Bool      // in the halt hypercall
-	bus     *virtio.Bus      // virtio devices (nil: none)
+	bus     *virtio.Bus      // virtio devices (its empty slots read as zero)
 	flushes uint64
 }
 
@@ -451,7 +445,7 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 		switch r := v.run.ExitReason(); r {
 		case kvm.ExitMMIO:
 			mm := v.run.MMIO()
-			if v.bus != nil && v.bus.Contains(mm.PhysAddr) {
+			if v.bus.Contains(mm.PhysAddr) {
 				v.exitsBy.Device++
 				n := int(mm.Len)
 				if n > 8 {
@@ -463,14 +457,6 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 				}
 				if !mm.Write() {
 					v.run.SetMMIOData(data[:n])
-				}
-				continue
-			}
-			if a := mm.PhysAddr; a >= abi.VirtioMMIOBase && a < abi.VirtioMMIOBase+abi.VirtioMaxDevices*abi.VirtioMMIOStride {
-				// An empty device slot reads as zero (DeviceID 0: "no
-				// device", virtio 1.2 section 4.2.2), writes are ignored.
-				if !mm.Write() {
-					v.run.SetMMIOData(make([]byte, min(int(mm.Len), 8)))
 				}
 				continue
 			}

@@ -99,8 +99,17 @@ func (b *Bus) HandleMMIO(gpa uint64, data []byte, write bool) bool {
 	}
 	rel := gpa - abi.VirtioMMIOBase
 	n, off := rel/abi.VirtioMMIOStride, rel%abi.VirtioMMIOStride
-	if n >= uint64(len(b.devs)) || off+uint64(len(data)) > abi.VirtioMMIOSize {
+	if off+uint64(len(data)) > abi.VirtioMMIOSize {
 		return false
+	}
+	if n >= uint64(len(b.devs)) {
+		// An empty slot reads as zero (DeviceID 0: "no device",
+		// virtio 1.2 section 4.2.2), writes are ignored: how a driver
+		// probes for devices.
+		if !write {
+			clear(data)
+		}
+		return true
 	}
 	b.devs[n].Access(off, data, write)
 	return true

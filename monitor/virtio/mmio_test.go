@@ -347,8 +347,12 @@ func TestBus(t *testing.T) {
 	if v, ok := read(virtio.WindowAddr(1) + virtio.RegDeviceID); !ok || v != virtio.DeviceIDEntropy {
 		t.Errorf("device 1 id %d %v", v, ok)
 	}
+	// An empty slot reads as zero ("no device"), as a driver probing for
+	// devices expects.
+	if v, ok := read(virtio.WindowAddr(2) + virtio.RegMagicValue); !ok || v != 0 {
+		t.Errorf("empty slot: %#x %v, want 0 true", v, ok)
+	}
 	for _, gpa := range []uint64{
-		virtio.WindowAddr(2),                          // no device there
 		virtio.WindowAddr(0) + abi.VirtioMMIOSize,     // past the window
 		virtio.WindowAddr(0) + abi.VirtioMMIOSize - 2, // straddles the end
 		abi.VirtioMMIOBase - 4,                        // below

@@ -565,12 +565,6 @@ func (d *Device) request(q *virtio.Queue, i uint16) (answered bool) {
 	case tag == NoTag && typ != Tversion:
 		return fail(tag, unix.EINVAL, "type %d with tag NOTAG (only Tversion may use it)", typ)
 	}
-	d.mu.Lock()
-	if d.dead != nil {
-		d.mu.Unlock()
-		return fail(tag, unix.EIO, "the server is gone")
-	}
-	d.mu.Unlock()
 	m = m[:min(k, int(size))]
 	switch typ {
 	case Tversion:
@@ -584,9 +578,9 @@ func (d *Device) request(q *virtio.Queue, i uint16) (answered bool) {
 	case Tread, Treaddir:
 		// The reply must fit the chain (and msize): clamp count.
 		if m.Has(OffCount, 4) {
-			limit := min(uint32(c.WritableLen()), msize) - IOHeaderSize
-			if m.U32(OffCount) > limit {
-				m.PutU32(OffCount, limit)
+			limit := max(min(c.WritableLen(), int(msize))-IOHeaderSize, 0)
+			if int64(m.U32(OffCount)) > int64(limit) {
+				m.PutU32(OffCount, uint32(limit))
 			}
 		}
 	}
@@ -598,7 +592,14 @@ func (d *Device) request(q *virtio.Queue, i uint16) (answered bool) {
 	copy(msg, m)
 	c.Gather(msg[len(m):], len(m))
 
+	// The server's death and the slot's state change under one lock: a
+	// request sent after backendFailed answered the others would never
+	// be answered.
 	d.mu.Lock()
+	if d.dead != nil {
+		d.mu.Unlock()
+		return fail(tag, unix.EIO, "the server is gone")
+	}
 	s := &d.slots[i]
 	s.state, s.guestTag = slotSent, tag
 	d.mu.Unlock()
