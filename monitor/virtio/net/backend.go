@@ -49,9 +49,12 @@ type PollBackend interface {
 	Backend
 	// PollFD is the descriptor that becomes readable when frames arrive.
 	PollFD() int
-	// TryReadPacket is ReadPacket without blocking: an error wrapping
-	// unix.EAGAIN when no frame is waiting.
-	TryReadPacket(buf []byte) (int, error)
+	// TryReadFrame reads a frame, without blocking, into
+	// buf[HeaderSize:] and returns its length (len(buf)-HeaderSize: too
+	// long, truncated), or an error wrapping unix.EAGAIN when none is
+	// waiting. It may use buf[:HeaderSize], so that a frame that comes
+	// after a virtio-net header (TAP) is read in place, not copied.
+	TryReadFrame(buf []byte) (int, error)
 }
 
 // MACDefaulter is implemented by backends whose network expects the

@@ -301,7 +301,7 @@ func (d *Device) Activate(a virtio.Activation) error {
 	if d.pollB != nil {
 		buf := make([]byte, d.frameSize)
 		for range 4096 {
-			if _, err := d.pollB.TryReadPacket(buf); err != nil {
+			if _, err := d.pollB.TryReadFrame(buf); err != nil {
 				break
 			}
 		}

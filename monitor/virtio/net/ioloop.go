@@ -82,7 +82,7 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 		full, noRoom := false, false
 		for delivered < ioBatch && !rxDead && !rxPause {
 			if !have {
-				n, err := pb.TryReadPacket(f.buf[HeaderSize:])
+				n, err := pb.TryReadFrame(f.buf)
 				if err != nil {
 					if !errors.Is(err, unix.EAGAIN) {
 						rxDead = isClosed(err)

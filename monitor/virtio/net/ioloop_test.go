@@ -67,7 +67,11 @@ func newPollPipe(t *testing.T, p *pipeBackend) *pollPipe {
 
 func (pp *pollPipe) PollFD() int { return pp.fd }
 
-func (pp *pollPipe) TryReadPacket(buf []byte) (int, error) {
+func (pp *pollPipe) TryReadFrame(buf []byte) (int, error) {
+	return pp.tryRead(buf[vnet.HeaderSize:])
+}
+
+func (pp *pollPipe) tryRead(buf []byte) (int, error) {
 	if pp.closed {
 		return 0, os.ErrClosed
 	}
@@ -81,7 +85,7 @@ func (pp *pollPipe) TryReadPacket(buf []byte) (int, error) {
 func (pp *pollPipe) ReadPacket(buf []byte) (int, error) {
 	pp.reads.Add(1)
 	for {
-		n, err := pp.TryReadPacket(buf)
+		n, err := pp.tryRead(buf)
 		if !errors.Is(err, unix.EAGAIN) {
 			return n, err
 		}
@@ -131,7 +135,7 @@ func TestIOLoop(t *testing.T) {
 }
 
 // TestIOLoopIsUsed checks that the mode above really exercises the loop:
-// a PollBackend's device reads through TryReadPacket, never ReadPacket.
+// a PollBackend's device reads through TryReadFrame, never ReadPacket.
 func TestIOLoopIsUsed(t *testing.T) {
 	ioLoopMode = true
 	defer func() { ioLoopMode = false }()

@@ -99,14 +99,25 @@ func (t *TAP) ReadPacket(buf []byte) (int, error) {
 	return t.readPacket(buf, t.link.read)
 }
 
-// TryReadPacket implements PollBackend.
-func (t *TAP) TryReadPacket(buf []byte) (int, error) {
-	return t.readPacket(buf, t.link.tryRead)
+// TryReadFrame implements PollBackend: the kernel's virtio_net_hdr lands
+// in buf[:HeaderSize], the frame after it.
+func (t *TAP) TryReadFrame(buf []byte) (int, error) {
+	for {
+		n, err := t.link.tryRead(buf)
+		if err != nil {
+			return 0, err
+		}
+		if n >= HeaderSize && buf[HeaderGSOType] == 0 { // see readPacket
+			return n - HeaderSize, nil
+		}
+	}
 }
 
 // PollFD implements PollBackend.
 func (t *TAP) PollFD() int { return t.link.fd }
 
+// readPacket is ReadPacket, through a buffer for the header (the device
+// itself uses TryReadFrame).
 func (t *TAP) readPacket(buf []byte, read func([]byte) (int, error)) (int, error) {
 	if cap(t.rx) < HeaderSize+len(buf) {
 		t.rx = make([]byte, HeaderSize+len(buf))

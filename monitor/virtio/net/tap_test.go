@@ -2,6 +2,7 @@ package net_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	stdnet "net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
+	"brique.dev/brique/internal/kvmtest"
 	vnet "brique.dev/brique/monitor/virtio/net"
 )
 
@@ -26,21 +28,22 @@ func TestOpenTAPErrors(t *testing.T) {
 }
 
 // netns creates a network namespace for the test (deleted at the end) and
-// returns its name. It skips the test without root or the ip command.
+// returns its name. Without root, the ip command or TUN support it skips,
+// or fails where CI runs it (BRIQUE_REQUIRE_KVM set: CI runs as root).
 func netns(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create a network namespace and a TAP device")
+		kvmtest.Require(t, errors.New("needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create a network namespace and a TAP device"))
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command (iproute2)")
+		kvmtest.Require(t, errors.New("needs the ip command (iproute2)"))
 	}
 	if _, err := os.Stat(vnet.TUNDevice); err != nil {
-		t.Skipf("no %s: %v", vnet.TUNDevice, err)
+		kvmtest.Require(t, fmt.Errorf("no %s: %v", vnet.TUNDevice, err))
 	}
 	ns := fmt.Sprintf("brique-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a network namespace: %v: %s", err, out)
+		kvmtest.Require(t, fmt.Errorf("cannot create a network namespace: %v: %s", err, out))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
