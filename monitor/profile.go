@@ -21,6 +21,9 @@ import (
 const (
 	profilePeriod   = time.Millisecond
 	profileMaxDepth = 64
+	// profileMaxStacks bounds the distinct stacks kept (512 bytes each):
+	// a guest could make every sample a new one.
+	profileMaxStacks = 20000
 )
 
 // cpuProfile accumulates stack samples.
@@ -29,6 +32,8 @@ type cpuProfile struct {
 	// Ticks that found the vCPU thread out of the guest: halted (idle), or
 	// handling an exit in the monitor. They appear as two pseudo-functions.
 	halted, monitor atomic.Int64
+	// Samples whose stack was new once profileMaxStacks were kept.
+	overflow int64
 }
 
 func newCPUProfile() *cpuProfile {
@@ -55,14 +60,20 @@ func (p *cpuProfile) sample(m guestMem, rip, rbp uint64) {
 		}
 		fp = next
 	}
+	if _, ok := p.counts[st]; !ok && len(p.counts) >= profileMaxStacks {
+		p.overflow++
+		return
+	}
 	p.counts[st]++
 }
 
-// Pseudo program counters of the two out-of-guest states (no Go code
-// lives at such addresses).
+// Pseudo program counters: non-canonical addresses, which no guest RIP or
+// return address can be.
 const (
-	pcHalted  = 1
-	pcMonitor = 2
+	pcPseudo   = 1 << 63
+	pcHalted   = pcPseudo | 1
+	pcMonitor  = pcPseudo | 2
+	pcOverflow = pcPseudo | 3
 )
 
 // write encodes the samples as a gzipped pprof profile (profile.proto),
@@ -96,6 +107,8 @@ func (p *cpuProfile) write(w io.Writer, sym *image.Symbolizer, dur time.Duration
 			name = "(vCPU halted)"
 		case pcMonitor:
 			name = "(vCPU in the monitor)"
+		case pcOverflow:
+			name = "(stacks beyond the profile's limit)"
 		default:
 			if fn, f, l, ok := sym.Lookup(pc); ok {
 				name, file, line = fn, f, l
@@ -120,7 +133,7 @@ func (p *cpuProfile) write(w io.Writer, sym *image.Symbolizer, dur time.Duration
 		ln.uint(2, uint64(line))
 		var l protoBuf
 		l.uint(1, id)
-		if pc > pcMonitor {
+		if pc&pcPseudo == 0 {
 			l.uint(3, pc)
 		}
 		l.bytes(4, ln)
@@ -144,6 +157,9 @@ func (p *cpuProfile) write(w io.Writer, sym *image.Symbolizer, dur time.Duration
 	}
 	if n := p.monitor.Load(); n > 0 {
 		sample([]uint64{pcMonitor}, n)
+	}
+	if p.overflow > 0 {
+		sample([]uint64{pcOverflow}, p.overflow)
 	}
 	for st, n := range p.counts {
 		k := 0
