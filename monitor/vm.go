@@ -177,7 +177,17 @@ func Run(cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	volCmdline, err := setupVolumes(cfg.Volumes, cfg.VolumeServer, bus, cfg.Stderr, devLog, traceExits)
+	volCmdline, volServer, err := setupVolumes(cfg.Volumes, cfg.VolumeServer, bus, cfg.Stderr, devLog, traceExits)
+	if volServer != nil {
+		// After the devices (their sockets closing ends brique-9pd),
+		// reap the server; a failure while the VM ran was reported.
+		defer func() {
+			bus.Close()
+			if err := volServer.Close(); err != nil && devLog != nil {
+				fmt.Fprintf(devLog, "brique: %v\n", err)
+			}
+		}()
+	}
 	if err != nil {
 		return res, err
 	}

@@ -134,14 +134,15 @@ func volumeCmdline(vols []Volume) string {
 // setupVolumes opens the host directories of vols, starts brique-9pd
 // (server, or found next to this program or in $PATH) to serve them, and
 // puts one virtio-9p device per volume on bus. It returns the guest
-// command line words announcing them. It must run before the seccomp
+// command line words announcing them and the server (to Close once the
+// bus is closed). It must run before the seccomp
 // filter (it starts a process); afterwards the devices only read and
 // write their sockets. The server's standard error goes to stderr (it
 // writes there only if it fails, or with trace); log receives the
 // devices' diagnostics (nil: none).
-func setupVolumes(vols []Volume, server string, bus *virtio.Bus, stderr, log io.Writer, trace bool) (string, error) {
+func setupVolumes(vols []Volume, server string, bus *virtio.Bus, stderr, log io.Writer, trace bool) (string, *p9.Server, error) {
 	if len(vols) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
 	var exports []p9.Export
 	defer func() {
@@ -154,7 +155,7 @@ func setupVolumes(vols []Volume, server string, bus *virtio.Bus, stderr, log io.
 		// path afterwards.
 		fd, err := unix.Open(v.Host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return "", fmt.Errorf("%w %s: opening %s: %v", ErrVolume, v, v.Host, err)
+			return "", nil, fmt.Errorf("%w %s: opening %s: %v", ErrVolume, v, v.Host, err)
 		}
 		exports = append(exports, p9.Export{Dir: os.NewFile(uintptr(fd), v.Host), ReadOnly: v.ReadOnly})
 	}
@@ -166,7 +167,7 @@ func setupVolumes(vols []Volume, server string, bus *virtio.Bus, stderr, log io.
 		},
 	})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for i, s := range socks {
 		dev, err := p9.New(p9.Config{Tag: VolumeTag(i), Backend: s, MaxMessage: srv.MaxMessage(), OnError: func(err error) {
@@ -183,8 +184,8 @@ func setupVolumes(vols []Volume, server string, bus *virtio.Bus, stderr, log io.
 			for _, s := range socks[i+1:] {
 				s.Close()
 			}
-			return "", fmt.Errorf("%w %s: %v", ErrVolume, vols[i], err)
+			return "", srv, fmt.Errorf("%w %s: %v", ErrVolume, vols[i], err)
 		}
 	}
-	return volumeCmdline(vols), nil
+	return volumeCmdline(vols), srv, nil
 }

@@ -299,9 +299,9 @@ func (u *UserNet) DefaultMAC() HardwareAddr {
 const NetdExitTimeout = 2 * time.Second
 
 // Close closes the socket, which makes the daemon exit, and waits (at
-// most NetdExitTimeout) until it has. Under the monitor's seccomp filter
-// the process cannot be waited for (wait4/waitid are refused); Close then
-// returns once the socket is closed and the daemon exits on its own.
+// most NetdExitTimeout) until it has. (The monitor's seccomp filter allows
+// wait4 and waitid for this; should waiting fail anyway, Close returns
+// once the socket is closed and the daemon exits on its own.)
 func (u *UserNet) Close() error {
 	err := u.Socket.Close()
 	select {

@@ -258,7 +258,9 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 	}
 	p := procPath(f.fd)
 	if valid.Permissions {
-		if err := unix.Chmod(p, uint32(attr.Permissions)&0o7777); err != nil {
+		// Permissions() keeps the sticky bit and rwx, never setuid or
+		// setgid: a guest cannot make a set-id file on the host.
+		if err := unix.Chmod(p, uint32(attr.Permissions.Permissions())); err != nil {
 			return errno(err)
 		}
 	}
