@@ -59,6 +59,10 @@ var (
 	fds      [maxFDs]fdesc
 	eventfds [maxEvents]eventfd
 	pipes    [maxPipes]pipe
+
+	// fdsHi is one more than the highest descriptor ever used: scans of
+	// the table stop there (like threadsHi).
+	fdsHi = 3
 )
 
 func fdInit() {
@@ -78,6 +82,7 @@ func allocFD(d fdesc, min int) int64 {
 	for i := min; i < maxFDs; i++ {
 		if fds[i].kind == fdFree {
 			fds[i] = d
+			fdsHi = max(fdsHi, i+1)
 			return int64(i)
 		}
 	}
@@ -323,7 +328,7 @@ func refs(kind uint8, obj int) int {
 		return 1
 	}
 	n := 0
-	for i := range fds {
+	for i := range fds[:fdsHi] {
 		if fds[i].kind == kind && fds[i].obj == obj {
 			n++
 		}
@@ -367,6 +372,7 @@ func dup3(old, nfd, flags uint64) int64 {
 	}
 	c.cloexec = flags&oCloexec != 0
 	fds[nfd] = c
+	fdsHi = max(fdsHi, int(nfd)+1)
 	return int64(nfd)
 }
 
