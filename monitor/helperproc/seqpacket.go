@@ -11,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SeqPacket is a message socket descriptor, normally one end of a unix
-// SOCK_SEQPACKET socket pair, read and written one message at a time
+// SeqPacket is a message descriptor, normally one end of a unix
+// SOCK_SEQPACKET socket pair (or a TAP device, one frame per read and
+// write), read and written one message at a time
 // through the Go poller. It uses only read, write and close on the
 // descriptor (plus the poller's epoll), which the monitor's seccomp
 // filter allows: no readv, writev, sendmsg or recvmsg.
@@ -83,11 +84,32 @@ func (s *SeqPacket) Read(b []byte) (int, error) {
 		}
 		return rerr != unix.EAGAIN
 	})
+	if err != nil && !s.closed.Load() {
+		return 0, err
+	}
+	return s.readResult(n, rerr)
+}
+
+// TryRead is Read without waiting: an error wrapping unix.EAGAIN when no
+// message is there.
+func (s *SeqPacket) TryRead(b []byte) (int, error) {
+	for {
+		n, rerr := unix.Read(s.fd, b)
+		if rerr == unix.EINTR {
+			continue
+		}
+		if rerr == unix.EAGAIN && !s.closed.Load() {
+			return 0, fmt.Errorf("read: %w", rerr)
+		}
+		return s.readResult(n, rerr)
+	}
+}
+
+// readResult classifies one read (see SeqPacket).
+func (s *SeqPacket) readResult(n int, rerr error) (int, error) {
 	switch {
 	case s.closed.Load():
 		return 0, os.ErrClosed
-	case err != nil:
-		return 0, err
 	case rerr == unix.ECONNRESET, rerr == nil && n == 0 && s.seq:
 		return 0, errPeerEOF
 	case rerr != nil:

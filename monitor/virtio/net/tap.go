@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/monitor/helperproc"
 )
 
 // TUNDevice is the clone device TAP interfaces are opened through.
@@ -24,7 +26,7 @@ const TUNDevice = "/dev/net/tun"
 // seccomp filter allows, unlike readv and writev).
 type TAP struct {
 	name string
-	link *fdLink
+	link *helperproc.SeqPacket
 	rx   []byte // ReadPacket's buffer: header + frame (one reader)
 
 	txMu sync.Mutex
@@ -84,7 +86,7 @@ func OpenTAP(name string) (*TAP, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %q: TUNSETOFFLOAD: %w", name, err)
 	}
-	link, err := newFDLink(fd, "tap "+name)
+	link, err := helperproc.NewSeqPacket(fd, "tap "+name) // one frame per read and write
 	if err != nil {
 		return nil, fmt.Errorf("tap %q: %w", name, err)
 	}
@@ -96,16 +98,16 @@ func (t *TAP) Name() string { return t.name }
 
 // ReadPacket implements Backend.
 func (t *TAP) ReadPacket(buf []byte) (int, error) {
-	return t.readPacket(buf, t.link.read)
+	return t.readPacket(buf, t.link.Read)
 }
 
 // TryReadFrame implements PollBackend: the kernel's virtio_net_hdr lands
 // in buf[:HeaderSize], the frame after it.
 func (t *TAP) TryReadFrame(buf []byte) (int, error) {
 	for {
-		n, err := t.link.tryRead(buf)
+		n, err := t.link.TryRead(buf)
 		if err != nil {
-			return 0, err
+			return 0, t.err(err)
 		}
 		if n >= HeaderSize && buf[HeaderGSOType] == 0 { // see readPacket
 			return n - HeaderSize, nil
@@ -114,7 +116,10 @@ func (t *TAP) TryReadFrame(buf []byte) (int, error) {
 }
 
 // PollFD implements PollBackend.
-func (t *TAP) PollFD() int { return t.link.fd }
+func (t *TAP) PollFD() int { return t.link.Fd() }
+
+// err names the interface in err.
+func (t *TAP) err(err error) error { return fmt.Errorf("tap %s: %w", t.name, err) }
 
 // readPacket is ReadPacket, through a buffer for the header (the device
 // itself uses TryReadFrame).
@@ -126,7 +131,7 @@ func (t *TAP) readPacket(buf []byte, read func([]byte) (int, error)) (int, error
 	for {
 		n, err := read(rx)
 		if err != nil {
-			return 0, err
+			return 0, t.err(err)
 		}
 		if n < HeaderSize {
 			continue
@@ -165,11 +170,14 @@ func (t *TAP) WritePacketOffload(hdr []byte, frame [][]byte) error {
 	for _, p := range frame {
 		b = append(b, p...)
 	}
-	return t.link.write(b)
+	if err := t.link.Write(b); err != nil {
+		return t.err(err)
+	}
+	return nil
 }
 
 // Close implements Backend.
-func (t *TAP) Close() error { return t.link.close() }
+func (t *TAP) Close() error { return t.link.Close() }
 
 // interfaceExists reports whether the network interface name exists in
 // this thread's network namespace (SIOCGIFINDEX on a socket created
