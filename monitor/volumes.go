@@ -114,7 +114,7 @@ func CheckVolumes(vols []Volume) error {
 // checkVolumes is CheckVolumes, and room on the bus for max volumes.
 func checkVolumes(vols []Volume, max int) error {
 	if len(vols) > max {
-		return fmt.Errorf("%w: %d volumes, at most %d fit (virtio devices are limited to %d)", ErrVolume, len(vols), max, abi.VirtioMaxDevices)
+		return fmt.Errorf("%w: %d volumes, at most %d fit (a VM has %d virtio device slots and the other devices, such as the network, use %d): share a parent directory instead", ErrVolume, len(vols), max, abi.VirtioMaxDevices, abi.VirtioMaxDevices-max)
 	}
 	return CheckVolumes(vols)
 }
