@@ -112,8 +112,8 @@ func sysSockCallImpl(t *thread) int64 {
 	if svc != SvcNet {
 		return -eNOTSOCK // a volume's file
 	}
-	if !sockArgsOK(t) {
-		return -eFAULT
+	if e := sockArgs(t); e != 0 {
+		return e
 	}
 	switch t.regs.rax {
 	case sysGetsockname, sysGetpeername:
@@ -173,8 +173,8 @@ func svcResume(t *thread) int64 {
 // svcFDCall forwards read, write, readv and writev on a service
 // descriptor.
 func svcFDCall(t *thread, d *fdesc) int64 {
-	if !sockArgsOK(t) {
-		return -eFAULT
+	if e := sockArgs(t); e != 0 {
+		return e
 	}
 	svc, obj := svcOf(d)
 	if d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
@@ -195,36 +195,49 @@ func sysReadvImpl(t *thread) int64 {
 	return svcFDCall(t, d)
 }
 
-// sockArgsOK checks (and maps) the user memory a forwarded call touches.
-func sockArgsOK(t *thread) bool {
+// sockArgs checks (and maps) the user memory a forwarded call touches:
+// 0, -EFAULT, or -EINVAL for a length Linux refuses.
+func sockArgs(t *thread) int64 {
 	a1, a2, a3, a4, a5 := uintptr(t.regs.rsi), uintptr(t.regs.rdx), uintptr(t.regs.r10), uintptr(t.regs.r8), uintptr(t.regs.r9)
+	ok := true
 	switch t.regs.rax {
 	case sysRead:
-		return userPrepare(a1, a2, true)
+		ok = userPrepare(a1, a2, true)
 	case sysWrite:
-		return userPrepare(a1, a2, false)
+		ok = userPrepare(a1, a2, false)
 	case sysReadv, sysWritev:
-		return iovOK(a1, a2, t.regs.rax == sysReadv)
+		return iovArgs(a1, a2, t.regs.rax == sysReadv)
 	case sysConnect, sysBind:
-		return a2 <= sockaddrLimit && userPrepare(a1, a2, false)
+		if a2 > sockaddrLimit {
+			return -eINVAL
+		}
+		ok = userPrepare(a1, a2, false)
 	case sysAccept, sysAccept4, sysGetsockname, sysGetpeername:
-		return addrOutOK(a1, a2)
+		ok = addrOutOK(a1, a2)
 	case sysSendto:
-		return userPrepare(a1, a2, false) && (a4 == 0 || a5 <= sockaddrLimit && userPrepare(a4, a5, false))
+		if a4 != 0 && a5 > sockaddrLimit {
+			return -eINVAL
+		}
+		ok = userPrepare(a1, a2, false) && (a4 == 0 || userPrepare(a4, a5, false))
 	case sysRecvfrom:
-		return userPrepare(a1, a2, true) && (a4 == 0 || addrOutOK(a4, a5))
+		ok = userPrepare(a1, a2, true) && (a4 == 0 || addrOutOK(a4, a5))
 	case sysSendmsg, sysRecvmsg:
-		return msgOK(a1, t.regs.rax == sysRecvmsg)
+		return msgArgs(a1, t.regs.rax == sysRecvmsg)
 	case sysSetsockopt:
-		return a4 <= 1024 && userPrepare(a3, a4, false)
+		if a4 > 1024 {
+			return -eINVAL // (no option the network brick serves is larger)
+		}
+		ok = userPrepare(a3, a4, false)
 	case sysGetsockopt:
 		if !userPrepare(a4, 4, true) {
-			return false
+			return -eFAULT
 		}
-		n := uintptr(load32(a4))
-		return n <= 1024 && userPrepare(a3, n, true)
+		ok = userPrepare(a3, min(uintptr(load32(a4)), 1024), true)
 	}
-	return true
+	if !ok {
+		return -eFAULT
+	}
+	return 0
 }
 
 // addrOutOK checks a (sockaddr, *socklen) result pair; both may be nil.
@@ -239,27 +252,42 @@ func addrOutOK(addr, lenp uintptr) bool {
 	return n <= 1<<20 && userPrepare(addr, n, true)
 }
 
-func iovOK(iov, cnt uintptr, write bool) bool {
-	if cnt > 1024 || !userPrepare(iov, cnt*16, false) {
-		return false
+// iovArgs checks an iovec array and the buffers it points to.
+func iovArgs(iov, cnt uintptr, write bool) int64 {
+	if cnt > 1024 { // UIO_MAXIOV
+		return -eINVAL
+	}
+	if !userPrepare(iov, cnt*16, false) {
+		return -eFAULT
 	}
 	for i := uintptr(0); i < cnt; i++ {
 		if !userPrepare(uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8)), write) {
-			return false
+			return -eFAULT
 		}
 	}
-	return true
+	return 0
 }
 
-// msgOK checks a struct msghdr and everything it points to.
-func msgOK(m uintptr, recv bool) bool {
+// msgArgs checks a struct msghdr and everything it points to.
+func msgArgs(m uintptr, recv bool) int64 {
 	const msghdrSize = 56
 	if !userPrepare(m, msghdrSize, recv) {
-		return false
+		return -eFAULT
 	}
 	name, namelen := uintptr(load64(m)), uintptr(load32(m+8))
 	iov, iovlen := uintptr(load64(m+16)), uintptr(load64(m+24))
 	ctl, ctllen := uintptr(load64(m+32)), uintptr(load64(m+40))
-	return namelen <= sockaddrLimit && userPrepare(name, namelen, recv) &&
-		iovOK(iov, iovlen, recv) && ctllen <= 1<<16 && userPrepare(ctl, ctllen, recv)
+	switch {
+	case recv:
+		namelen = min(namelen, sockaddrLimit) // Linux fills at most that
+	case namelen > sockaddrLimit:
+		return -eINVAL
+	}
+	if ctllen > 1<<16 {
+		return -eINVAL
+	}
+	if !userPrepare(name, namelen, recv) || !userPrepare(ctl, ctllen, recv) {
+		return -eFAULT
+	}
+	return iovArgs(iov, iovlen, recv)
 }
