@@ -47,11 +47,15 @@ const (
 	retKill    = 0x80000000 // SECCOMP_RET_KILL_PROCESS
 	dataNr     = 0          // offsetof(struct seccomp_data, nr)
 	dataArch   = 4
-	dataArg1Lo = 16 + 8 // args[1], low 32 bits (little-endian)
+	dataArg0Lo = 16     // args[0], low 32 bits (little-endian)
+	dataArg1Lo = 16 + 8 // args[1], low 32 bits
 )
 
 // seccompProgram builds the filter: right architecture, then allowed
-// numbers; ioctl only with the requests in ioctls; everything else EPERM.
+// numbers; ioctl only with the requests in ioctls; prctl only to name the
+// calling thread (PR_SET_NAME: the network device's I/O thread names
+// itself when the guest's driver starts it, after the filter is in
+// place); everything else EPERM.
 func seccompProgram(allowed []uint32, ioctls []uintptr) []unix.SockFilter {
 	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
 	jeq := func(k uint32, jt, jf uint8) unix.SockFilter {
@@ -73,5 +77,8 @@ func seccompProgram(allowed []uint32, ioctls []uintptr) []unix.SockFilter {
 		p = append(p, jeq(uint32(req), 0, 1), stmt(bpfRetK, retAllow))
 	}
 	p = append(p, stmt(bpfRetK, retErrno|uint32(unix.EPERM)))
+	// prctl: check the option.
+	p = append(p, jeq(unix.SYS_PRCTL, 0, 3), stmt(bpfLdWAbs, dataArg0Lo))
+	p = append(p, jeq(unix.PR_SET_NAME, 0, 1), stmt(bpfRetK, retAllow))
 	return append(p, stmt(bpfRetK, retErrno|uint32(unix.EPERM)))
 }

@@ -11,11 +11,12 @@ import (
 
 // runFilter interprets the classic BPF subset seccompProgram emits
 // (ld word abs, jeq k, ret k) on a struct seccomp_data.
-func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32, arg1 uint64) uint32 {
+func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32, arg0, arg1 uint64) uint32 {
 	t.Helper()
 	data := make([]byte, 64)
 	binary.LittleEndian.PutUint32(data[0:], nr)
 	binary.LittleEndian.PutUint32(data[4:], arch)
+	binary.LittleEndian.PutUint64(data[16:], arg0)
 	binary.LittleEndian.PutUint64(data[24:], arg1)
 	var acc uint32
 	for pc := 0; pc < len(prog); pc++ {
@@ -49,23 +50,27 @@ func TestSeccompProgram(t *testing.T) {
 		name string
 		arch uint32
 		nr   uint32
+		arg0 uint64
 		arg1 uint64
 		want uint32
 	}{
-		{"write", auditArch, unix.SYS_WRITE, 0, retAllow},
-		{"futex", auditArch, unix.SYS_FUTEX, 0, retAllow},
-		{"exit_group", auditArch, unix.SYS_EXIT_GROUP, 0, retAllow},
-		{"KVM_RUN", auditArch, unix.SYS_IOCTL, uint64(kvm.RunningIoctls()[0]), retAllow},
-		{"KVM_SET_SREGS", auditArch, unix.SYS_IOCTL, uint64(kvm.RunningIoctls()[4]), retAllow},
-		{"other ioctl", auditArch, unix.SYS_IOCTL, unix.TCGETS, eperm},
-		{"openat", auditArch, unix.SYS_OPENAT, 0, eperm},
-		{"open", auditArch, unix.SYS_OPEN, 0, eperm},
-		{"execve", auditArch, unix.SYS_EXECVE, 0, eperm},
-		{"socket", auditArch, unix.SYS_SOCKET, 0, eperm},
-		{"ptrace", auditArch, unix.SYS_PTRACE, 0, eperm},
-		{"i386 ABI", 0x40000003, unix.SYS_WRITE, 0, retKill},
+		{"write", auditArch, unix.SYS_WRITE, 0, 0, retAllow},
+		{"futex", auditArch, unix.SYS_FUTEX, 0, 0, retAllow},
+		{"exit_group", auditArch, unix.SYS_EXIT_GROUP, 0, 0, retAllow},
+		{"KVM_RUN", auditArch, unix.SYS_IOCTL, 0, uint64(kvm.RunningIoctls()[0]), retAllow},
+		{"KVM_SET_SREGS", auditArch, unix.SYS_IOCTL, 0, uint64(kvm.RunningIoctls()[4]), retAllow},
+		{"other ioctl", auditArch, unix.SYS_IOCTL, 0, unix.TCGETS, eperm},
+		{"openat", auditArch, unix.SYS_OPENAT, 0, 0, eperm},
+		{"open", auditArch, unix.SYS_OPEN, 0, 0, eperm},
+		{"execve", auditArch, unix.SYS_EXECVE, 0, 0, eperm},
+		{"socket", auditArch, unix.SYS_SOCKET, 0, 0, eperm},
+		{"ptrace", auditArch, unix.SYS_PTRACE, 0, 0, eperm},
+		{"prctl PR_SET_NAME", auditArch, unix.SYS_PRCTL, unix.PR_SET_NAME, 0, retAllow},
+		{"prctl PR_SET_DUMPABLE", auditArch, unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, unix.PR_SET_NAME, eperm},
+		{"prctl PR_SET_SECCOMP", auditArch, unix.SYS_PRCTL, unix.PR_SET_SECCOMP, 0, eperm},
+		{"i386 ABI", 0x40000003, unix.SYS_WRITE, 0, 0, retKill},
 	} {
-		if got := runFilter(t, prog, tc.arch, tc.nr, tc.arg1); got != tc.want {
+		if got := runFilter(t, prog, tc.arch, tc.nr, tc.arg0, tc.arg1); got != tc.want {
 			t.Errorf("%s: filter returns %#x, want %#x", tc.name, got, tc.want)
 		}
 	}
