@@ -383,11 +383,19 @@ func (e *netEnv) wrkRun(c *netComp, p netProg) {
 	if err == nil {
 		url := "http://" + addr + "/small"
 		if e.cfg.WrkWarmup > 0 {
-			_, err = runWrk(e.cfg, url, e.cfg.WrkWarmup)
+			_, _, err = runWrk(e.cfg, url, e.cfg.WrkWarmup)
 		}
 		var w wrkResult
 		if err == nil {
-			if w, err = runWrk(e.cfg, url, e.cfg.WrkDur); err == nil {
+			before, cerr := takeCPUSnap(s.proc.Pid)
+			var used time.Duration
+			if w, used, err = runWrk(e.cfg, url, e.cfg.WrkDur); err == nil {
+				after, cerr2 := takeCPUSnap(s.proc.Pid)
+				if cerr == nil && cerr2 == nil {
+					w.CPU = cpuBetween(before, after, used)
+				} else {
+					logf("network %s: CPU accounting failed: %v", c.Name, errors.Join(cerr, cerr2))
+				}
 				c.Wrk = append(c.Wrk, w)
 				logf("network %s: wrk: %v", c.Name, w)
 			}

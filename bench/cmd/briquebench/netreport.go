@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -255,6 +256,7 @@ func (r *report) netSection(p func(string, ...any)) {
 		} else {
 			p("Target: Brique on TAP serves at least as many requests/s as the runc container on veth (≥ 1.0×): not measured in this run.\n\n")
 		}
+		r.netCPUTable(p, order)
 	}
 
 	p("### Bulk transfer: %s over one TCP connection\n\n", fmtTransfer(n.BulkBytes))
@@ -348,4 +350,64 @@ func failedSuffix(f netFail) string {
 // String formats a wrk result for a log line.
 func (w wrkResult) String() string {
 	return fmt.Sprintf("%.0f requests/s, p50 %v, p99 %v, %d errors", w.RPS, w.P50.Round(time.Microsecond), w.P99.Round(time.Microsecond), w.Errors)
+}
+
+// netCPUTable reports where the host's CPU time went per request in the
+// timed wrk runs.
+func (r *report) netCPUTable(p func(string, ...any), order []*netComp) {
+	have := false
+	for _, c := range order {
+		for _, w := range c.Wrk {
+			have = have || w.CPU != nil
+		}
+	}
+	if !have {
+		return
+	}
+	p("**Host CPU per request.** During each timed run the harness read the kernel's CPU counters: every thread of the server's processes (`/proc/PID/task/TID/stat`; for Brique the monitor names its vCPU thread `brique-vcpu0` and the network device's I/O thread `brique-net-io`), wrk's own usage (rusage), and the whole machine (`/proc/stat`, all but idle and iowait). ")
+	p("The counters are sampled at the kernel's ticks, so each figure is statistical (good to a few percent over a run). The host's own TCP/IP work is charged to the thread it ran in: wrk's sends and receives, the server's (for Brique, the I/O thread's writes to the TAP device carry each frame through the host's stack), or to nobody when it ran in an interrupt on an otherwise idle CPU. ")
+	p("*Other* is the machine's busy time minus the server's and wrk's: other processes, kernel threads, interrupts taken while idle. Microseconds of CPU per request (median over the timed runs); the machine has %d CPUs, so at most %d CPU-seconds per second are available.\n\n", r.Machine.NProc, r.Machine.NProc)
+	p("| competitor | requests/s | machine busy | whole machine | server | server, by part | wrk | other |\n|---|---|---|---|---|---|---|---|\n")
+	for _, c := range order {
+		if !netRan(c) || len(c.Wrk) == 0 {
+			continue
+		}
+		var busy, whole, server, wrk, other []float64
+		parts := map[string][]float64{}
+		for _, w := range c.Wrk {
+			u := w.CPU
+			if u == nil || u.Wall <= 0 {
+				continue
+			}
+			busy = append(busy, float64(u.Busy)/float64(u.Wall))
+			whole = append(whole, perRequest(u.Busy, w))
+			server = append(server, perRequest(u.Server, w))
+			wrk = append(wrk, perRequest(u.Wrk, w))
+			other = append(other, perRequest(max(0, u.Busy-u.Server-u.Wrk), w))
+			for _, pt := range u.Parts {
+				parts[pt.Name] = append(parts[pt.Name], perRequest(pt.T, w))
+			}
+		}
+		if len(busy) == 0 {
+			p("| %s | %s | not measured | | | | | |\n", c.Label, fmtCount(rpsOf(c)))
+			continue
+		}
+		type named struct {
+			name string
+			v    float64
+		}
+		var ps []named
+		for n, vs := range parts {
+			ps = append(ps, named{n, summarize(vs).Median})
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i].v > ps[j].v || ps[i].v == ps[j].v && ps[i].name < ps[j].name })
+		var by []string
+		for _, x := range ps {
+			by = append(by, fmt.Sprintf("%s %.1f", mdEscape(x.name), x.v))
+		}
+		us := func(xs []float64) string { return fmt.Sprintf("%.1f µs", summarize(xs).Median) }
+		p("| %s | %s | %.2f CPUs | %s | %s | %s | %s | %s |\n", c.Label, fmtCount(rpsOf(c)), summarize(busy).Median,
+			us(whole), us(server), strings.Join(by, "; "), us(wrk), us(other))
+	}
+	p("\n")
 }

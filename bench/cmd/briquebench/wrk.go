@@ -16,6 +16,7 @@ type wrkResult struct {
 	RPS      float64       // "Requests/sec:"
 	P50, P99 time.Duration // "Latency Distribution"
 	Errors   int64         // socket errors (connect, read, write, timeout) and non-2xx/3xx responses
+	CPU      *cpuUse       // host CPU time during the run (timed runs; nil if it could not be read)
 }
 
 // wrkSeconds formats d for wrk -d, which takes whole seconds.
@@ -25,23 +26,25 @@ func wrkSeconds(d time.Duration) string {
 
 // runWrk runs wrk against url for d with the configured threads and
 // connections and parses its report. A run that completed no request is
-// an error.
-func runWrk(cfg config, url string, d time.Duration) (wrkResult, error) {
+// an error. It also returns the CPU time wrk used (user + system).
+func runWrk(cfg config, url string, d time.Duration) (wrkResult, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()
 	argv := []string{cfg.Wrk, "-t" + strconv.Itoa(cfg.WrkThreads), "-c" + strconv.Itoa(cfg.WrkConns), "-d" + wrkSeconds(d), "--latency", url}
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, oneLine(string(out)))
+		return wrkResult{}, 0, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, oneLine(string(out)))
 	}
+	used := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	w, err := parseWrk(string(out))
 	if err != nil {
-		return w, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+		return w, used, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 	}
 	if w.Requests == 0 {
-		return w, fmt.Errorf("%s: no request completed: %s", strings.Join(argv, " "), oneLine(string(out)))
+		return w, used, fmt.Errorf("%s: no request completed: %s", strings.Join(argv, " "), oneLine(string(out)))
 	}
-	return w, nil
+	return w, used, nil
 }
 
 // parseWrk reads wrk's report:
