@@ -473,13 +473,26 @@ func netConfig(mode string, publish []string, debug bool, stderr io.Writer) (mon
 			return c, usagef("--net: gw= and dns= need ip=ADDR/PREFIX")
 		}
 	}
-	if c.Mode == "user" {
+	switch c.Mode {
+	case "user":
 		c.Netd = netdPath(stderr)
+	case "tap":
+		warnTAPDown(c.TAP, stderr)
 	}
 	if debug {
 		c.Log = stderr
 	}
 	return c, nil
+}
+
+// warnTAPDown warns when the TAP interface name exists but is down: the
+// program would run, and no packet would reach it or leave it. (An
+// interface that does not exist yet is the monitor's to create, or to say
+// why it cannot.)
+func warnTAPDown(name string, stderr io.Writer) {
+	if up, err := vnet.InterfaceUp(name); err == nil && !up {
+		fmt.Fprintf(stderr, "brique: warning: tap %s is down, so no packet will pass: bring it up with: ip link set %s up\n", name, name)
+	}
 }
 
 // parseMAC parses a unicast Ethernet address, aa:bb:cc:dd:ee:ff. (Package

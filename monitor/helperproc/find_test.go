@@ -22,16 +22,24 @@ func spec() helperproc.FindSpec {
 	}
 }
 
-func TestFindEnv(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "helper")
+// files makes a directory with an executable file "helper" and a plain
+// file "plain".
+func files(t *testing.T) (dir, exe, plain string) {
+	t.Helper()
+	dir = t.TempDir()
+	exe = filepath.Join(dir, "helper")
 	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	plain := filepath.Join(dir, "plain")
+	plain = filepath.Join(dir, "plain")
 	if err := os.WriteFile(plain, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir, exe, plain
+}
+
+func TestFindEnv(t *testing.T) {
+	dir, exe, plain := files(t)
 	t.Setenv("PATH", t.TempDir())
 
 	t.Setenv("BRIQUE_TESTHELPER", exe)

@@ -8,10 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"brique.dev/brique/monitor/helperproc"
 	"brique.dev/brique/monitor/virtio/netconf"
@@ -46,14 +43,15 @@ const NetdEnv = "BRIQUE_NETD"
 // if set, else next to the running executable (where go install and go
 // build -o DIR put both commands), else in $PATH. The error says how to
 // build it.
-func FindNetd() (string, error) {
-	return helperproc.Find(helperproc.FindSpec{
-		Name:     NetdName,
-		Env:      NetdEnv,
-		Sentinel: ErrNoNetd,
-		What:     "the user-mode network runs in that separate program",
-		Cmd:      "./cmd/brique-netd",
-	})
+func FindNetd() (string, error) { return helperproc.Find(netdSpec) }
+
+// netdSpec describes brique-netd to package helperproc.
+var netdSpec = helperproc.FindSpec{
+	Name:     NetdName,
+	Env:      NetdEnv,
+	Sentinel: ErrNoNetd,
+	What:     "the user-mode network runs in that separate program",
+	Cmd:      "./cmd/brique-netd",
 }
 
 // UserNetOptions configures StartUserNet.
@@ -78,17 +76,13 @@ type UserNetOptions struct {
 // daemon exit.
 type UserNet struct {
 	*Socket
-	proc     *os.Process
+	proc     *helperproc.Process
 	path     string
 	forwards []PortForward
 	debug    bool
 
 	readyDone chan struct{} // closed when readyErr is set
 	readyErr  error
-
-	done    chan struct{} // closed when proc has been waited for
-	state   *os.ProcessState
-	waitErr error
 }
 
 // StartUserNet starts the user-mode network daemon (LaunchUserNet) and
@@ -121,18 +115,9 @@ func StartUserNet(netdPath string, forwards []PortForward, opts UserNetOptions) 
 // Call it before the monitor installs its seccomp filter (it forks and
 // executes); WaitReady and the backend only read, write and close.
 func LaunchUserNet(netdPath string, forwards []PortForward, opts UserNetOptions) (*UserNet, error) {
-	if netdPath == "" {
-		p, err := FindNetd()
-		if err != nil {
-			return nil, err
-		}
-		netdPath = p
-	}
-	if _, err := os.Stat(netdPath); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("user-mode network: %w at %s: build it with `go build -o %s ./cmd/brique-netd` (in the brique module)", ErrNoNetd, netdPath, netdPath)
-		}
-		return nil, fmt.Errorf("user-mode network: %w", err)
+	netdPath, err := helperproc.Resolve(netdPath, netdSpec)
+	if err != nil {
+		return nil, err
 	}
 	if opts.MTU == 0 {
 		opts.MTU = netconf.MTU
@@ -149,56 +134,36 @@ func LaunchUserNet(netdPath string, forwards []PortForward, opts UserNetOptions)
 		args = append(args, "-debug")
 	}
 
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	mine, theirs, err := helperproc.SocketPair(1 << 20) // room for a burst of frames each way
 	if err != nil {
-		return nil, fmt.Errorf("user-mode network: socketpair: %w", err)
+		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
-	// Room for a burst of frames in each direction.
-	for _, fd := range fds {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	}
-	far := os.NewFile(uintptr(fds[1]), NetdName+" socket")
+	far := os.NewFile(uintptr(theirs), NetdName+" socket")
 	defer far.Close() // the daemon has its copy
-	sock, err := NewSocketFD(fds[0], NetdName)
+	sock, err := NewSocketFD(mine, NetdName)
 	if err != nil {
 		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		sock.Close()
-		return nil, fmt.Errorf("user-mode network: %w", err)
-	}
-	defer devnull.Close()
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		sock.Close()
 		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
-	defer readyW.Close()
-	stderr, copyDone, err := helperproc.StderrFile(opts.Stderr, devnull)
-	if err != nil {
-		sock.Close()
-		readyR.Close()
-		return nil, fmt.Errorf("user-mode network: %w", err)
-	}
-	if copyDone != nil {
-		defer stderr.Close() // the process has its copy
-	}
-	files := make([]*os.File, NetdFD+1)
-	files[0], files[1], files[2] = devnull, readyW, stderr
-	for i := 3; i < NetdFD; i++ {
-		files[i] = devnull
-	}
-	files[NetdFD] = far
-	proc, err := os.StartProcess(netdPath, args, &os.ProcAttr{
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	defer readyW.Close() // the daemon has its copy
+	// Descriptors 3 to NetdFD (/dev/null below it, were there any).
+	extra := make([]*os.File, NetdFD-2)
+	extra[NetdFD-3] = far
+	proc, err := helperproc.Start(helperproc.Cmd{
+		Path:       netdPath,
+		Args:       args,
+		Stdout:     readyW,
+		Stderr:     opts.Stderr,
+		ExtraFiles: extra,
 	})
 	if err != nil {
 		sock.Close()
 		readyR.Close()
-		return nil, fmt.Errorf("user-mode network: starting %s: %w", netdPath, err)
+		return nil, fmt.Errorf("user-mode network: %w", err)
 	}
 	u := &UserNet{
 		Socket:    sock,
@@ -207,15 +172,7 @@ func LaunchUserNet(netdPath string, forwards []PortForward, opts UserNetOptions)
 		forwards:  append([]PortForward(nil), forwards...),
 		debug:     opts.Debug,
 		readyDone: make(chan struct{}),
-		done:      make(chan struct{}),
 	}
-	go func() {
-		u.state, u.waitErr = proc.Wait()
-		if copyDone != nil {
-			<-copyDone
-		}
-		close(u.done)
-	}()
 	go func() {
 		defer close(u.readyDone)
 		defer readyR.Close()
@@ -246,16 +203,15 @@ func (u *UserNet) WaitReady() error {
 		return nil
 	}
 	u.Socket.Close()
-	u.proc.Signal(syscall.SIGKILL)
+	u.proc.Kill()
+	gone := u.proc.ExitWithin(NetdExitTimeout)
 	why := u.readyErr.Error()
-	select {
-	case <-u.done:
-	case <-time.After(NetdExitTimeout):
-	}
 	if errors.Is(u.readyErr, io.EOF) {
 		why = "exited without becoming ready"
-		if u.state != nil {
-			why = fmt.Sprintf("exited (%v) without becoming ready", u.state)
+		if gone {
+			if state, _ := u.proc.Wait(); state != nil {
+				why = fmt.Sprintf("exited (%v) without becoming ready", state)
+			}
 		}
 		if !u.debug {
 			why += " (run it with -debug to see more)"
@@ -287,7 +243,7 @@ func readLine(r *os.File, deadline time.Time) (string, error) {
 func (u *UserNet) Forwards() []PortForward { return append([]PortForward(nil), u.forwards...) }
 
 // Process is the daemon's process.
-func (u *UserNet) Process() *os.Process { return u.proc }
+func (u *UserNet) Process() *os.Process { return u.proc.Proc() }
 
 // DefaultMAC implements MACDefaulter: the daemon's DHCP server gives
 // netconf.GuestIP to netconf.GuestMAC.
@@ -304,17 +260,15 @@ const NetdExitTimeout = 2 * time.Second
 // once the socket is closed and the daemon exits on its own.)
 func (u *UserNet) Close() error {
 	err := u.Socket.Close()
-	select {
-	case <-u.done:
-	case <-time.After(NetdExitTimeout):
-		u.proc.Signal(syscall.SIGKILL)
-		return errors.Join(err, fmt.Errorf("user-mode network: %s (pid %d) did not exit within %v of its socket closing; killed", NetdName, u.proc.Pid, NetdExitTimeout))
+	if !u.proc.ExitWithin(NetdExitTimeout) {
+		return errors.Join(err, fmt.Errorf("user-mode network: %s (pid %d) did not exit within %v of its socket closing; killed", NetdName, u.proc.Proc().Pid, NetdExitTimeout))
 	}
-	if u.waitErr != nil {
+	state, werr := u.proc.Wait()
+	if werr != nil {
 		return err // cannot wait (seccomp): not the daemon's fault
 	}
-	if !u.state.Success() {
-		return errors.Join(err, fmt.Errorf("user-mode network: %s %v", NetdName, u.state))
+	if !state.Success() {
+		return errors.Join(err, fmt.Errorf("user-mode network: %s %v", NetdName, state))
 	}
 	return err
 }
@@ -322,6 +276,6 @@ func (u *UserNet) Close() error {
 // Wait blocks until the daemon has exited (or cannot be waited for) and
 // returns its state (nil if it cannot be waited for).
 func (u *UserNet) Wait() *os.ProcessState {
-	<-u.done
-	return u.state
+	state, _ := u.proc.Wait()
+	return state
 }

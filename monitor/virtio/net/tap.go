@@ -42,7 +42,8 @@ var (
 // OpenTAP attaches to the TAP interface name, creating it if it does not
 // exist (that needs CAP_NET_ADMIN; an existing persistent TAP owned by the
 // user does not). A TAP interface the call created disappears on Close.
-// The interface must be up (ip link set NAME up) for frames to flow.
+// The interface must be up (ip link set NAME up) for frames to flow;
+// InterfaceUp tells.
 func OpenTAP(name string) (*TAP, error) {
 	if name == "" || len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tap %q: interface names have 1 to %d characters", name, unix.IFNAMSIZ-1)
@@ -180,17 +181,40 @@ func (t *TAP) WritePacketOffload(hdr []byte, frame [][]byte) error {
 func (t *TAP) Close() error { return t.link.Close() }
 
 // interfaceExists reports whether the network interface name exists in
-// this thread's network namespace (SIOCGIFINDEX on a socket created
-// here; package net is not used, see HardwareAddr).
+// this thread's network namespace (SIOCGIFINDEX; package net is not
+// used, see HardwareAddr).
 func interfaceExists(name string) bool {
-	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	_, err := ifreq(name, unix.SIOCGIFINDEX)
+	return err == nil
+}
+
+// InterfaceUp reports whether the network interface name, in this
+// thread's network namespace, is administratively up (IFF_UP, what `ip
+// link set NAME up` sets). No frame passes through a TAP interface
+// while it is down, yet OpenTAP and the device work. The error wraps
+// unix.ENODEV if there is no such interface.
+func InterfaceUp(name string) (bool, error) {
+	ifr, err := ifreq(name, unix.SIOCGIFFLAGS)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("interface %q: %w", name, err)
 	}
-	defer unix.Close(s)
+	return ifr.Uint16()&unix.IFF_UP != 0, nil
+}
+
+// ifreq asks the kernel about the interface name with the ioctl req
+// (SIOCGIF*) on a socket created here, and returns its answer.
+func ifreq(name string, req uint) (*unix.Ifreq, error) {
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
-		return false
+		return nil, err
 	}
-	return unix.IoctlIfreq(s, unix.SIOCGIFINDEX, ifr) == nil
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(s)
+	if err := unix.IoctlIfreq(s, req, ifr); err != nil {
+		return nil, err
+	}
+	return ifr, nil
 }

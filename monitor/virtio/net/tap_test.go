@@ -249,3 +249,26 @@ func TestTAPDevice(t *testing.T) {
 	}
 	t.Fatal("no echo reply through the TAP device")
 }
+
+// TestInterfaceUp: InterfaceUp follows the interface's IFF_UP flag, and
+// says when there is no such interface.
+func TestInterfaceUp(t *testing.T) {
+	ns := netns(t)
+	ipIn(t, ns, "tuntap", "add", "dev", "bq2", "mode", "tap")
+	check := func(name string, wantUp bool, wantErr error) {
+		t.Helper()
+		var up bool
+		var err error
+		inNetns(t, ns, func() { up, err = vnet.InterfaceUp(name) })
+		if up != wantUp || !errors.Is(err, wantErr) { // errors.Is(err, nil): err == nil
+			t.Errorf("InterfaceUp(%q) = %v, %v; want %v, %v", name, up, err, wantUp, wantErr)
+		}
+	}
+	check("bq2", false, nil) // ip tuntap add leaves it down
+	ipIn(t, ns, "link", "set", "bq2", "up")
+	check("bq2", true, nil)
+	check("lo", false, nil) // a new namespace's loopback is down too
+	check("bq-none", false, unix.ENODEV)
+	ipIn(t, ns, "link", "set", "bq2", "down")
+	check("bq2", false, nil)
+}

@@ -2,7 +2,6 @@ package p9_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,52 +19,15 @@ import (
 
 	"brique.dev/brique/monitor/virtio"
 	"brique.dev/brique/monitor/virtio/p9"
-)
-
-// msg builds a 9P message: type, tag, then the fields (uint8, uint16,
-// uint32, uint64, string as s[2], []byte as is).
-func msg(typ uint8, tag uint16, fields ...any) []byte {
-	b := []byte{0, 0, 0, 0, typ, byte(tag), byte(tag >> 8)}
-	for _, f := range fields {
-		switch v := f.(type) {
-		case uint8:
-			b = append(b, v)
-		case uint16:
-			b = binary.LittleEndian.AppendUint16(b, v)
-		case uint32:
-			b = binary.LittleEndian.AppendUint32(b, v)
-		case uint64:
-			b = binary.LittleEndian.AppendUint64(b, v)
-		case string:
-			b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
-			b = append(b, v...)
-		case []byte:
-			b = append(b, v...)
-		default:
-			panic("msg: field type")
-		}
-	}
-	binary.LittleEndian.PutUint32(b, uint32(len(b)))
-	return b
-}
-
-const (
-	tversion = 100
-	tattach  = 104
-	twalk    = 110
-	tgetattr = 24
-	tlopen   = 12
-	tread    = 116
-	tflush   = 108
-	tclunk   = 120
-	rlerror  = 7
+	"brique.dev/brique/monitor/virtio/p9/internal/hookfs"
+	"brique.dev/brique/monitor/virtio/p9/internal/p9test"
 )
 
 // rerror returns the errno of an Rlerror with tag, or fails.
 func rerror(t *testing.T, b []byte, tag uint16) linux.Errno {
 	t.Helper()
 	m := p9.Message(b)
-	if len(b) != p9.RlerrorSize || m.Size() != p9.RlerrorSize || m.Type() != rlerror {
+	if len(b) != p9.RlerrorSize || m.Size() != p9.RlerrorSize || m.Type() != p9test.Rlerror {
 		t.Fatalf("want an Rlerror, got % x", b)
 	}
 	if m.Tag() != tag {
@@ -77,12 +39,12 @@ func rerror(t *testing.T, b []byte, tag uint16) linux.Errno {
 // handshake negotiates msize and attaches fid 1 to the root.
 func (r *rig) handshake(t *testing.T) {
 	t.Helper()
-	b := r.roundTrip(msg(tversion, p9.NoTag, uint32(testMsize), "9P2000.L"), testMsize)
-	if msgType(b) != tversion+1 {
+	b := r.roundTrip(p9test.Version(testMsize), testMsize)
+	if p9test.Type(b) != p9test.Tversion+1 {
 		t.Fatalf("Tversion: % x", b)
 	}
-	b = r.roundTrip(msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)), testMsize)
-	if msgType(b) != tattach+1 {
+	b = r.roundTrip(p9test.Attach(1, 1), testMsize)
+	if p9test.Type(b) != p9test.Tattach+1 {
 		t.Fatalf("Tattach: % x", b)
 	}
 }
@@ -538,7 +500,7 @@ func TestP9Concurrent(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	r := newRig(t, rigOptions{attacher: func(a hp9.Attacher) hp9.Attacher {
-		return slowSync{a, entered, release}
+		return slowSync(a, entered, release)
 	}})
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
@@ -584,38 +546,16 @@ func TestP9Concurrent(t *testing.T) {
 	}
 }
 
-// slowSync wraps an attacher: FSync blocks until release is closed.
-type slowSync struct {
-	hp9.Attacher
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (s slowSync) Attach() (hp9.File, error) {
-	f, err := s.Attacher.Attach()
-	return slowFile{f, s}, err
-}
-
-type slowFile struct {
-	hp9.File
-	s slowSync
-}
-
-func (f slowFile) Walk(names []string) ([]hp9.QID, hp9.File, error) {
-	q, g, err := f.File.Walk(names)
-	if err != nil {
-		return q, g, err
-	}
-	return q, slowFile{g, f.s}, nil
-}
-
-func (f slowFile) FSync() error {
-	select {
-	case f.s.entered <- struct{}{}:
-	default:
-	}
-	<-f.s.release
-	return f.File.FSync()
+// slowSync wraps an attacher: FSync says so on entered (if there is room)
+// and blocks until release is closed.
+func slowSync(a hp9.Attacher, entered chan<- struct{}, release <-chan struct{}) hp9.Attacher {
+	return hookfs.OnFSync(a, func() {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+	})
 }
 
 // BenchmarkP9Getattr is the cost of one small request through the
@@ -623,9 +563,9 @@ func (f slowFile) FSync() error {
 // polls the used ring; no KVM exits).
 func BenchmarkP9Getattr(b *testing.B) {
 	r := newRig(b, rigOptions{})
-	r.roundTrip(msg(tversion, p9.NoTag, uint32(testMsize), "9P2000.L"), testMsize)
-	r.roundTrip(msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)), testMsize)
-	m := msg(tgetattr, 2, uint32(1), uint64(0x3fff))
+	r.roundTrip(p9test.Version(testMsize), testMsize)
+	r.roundTrip(p9test.Attach(1, 1), testMsize)
+	m := p9test.Msg(p9test.Tgetattr, 2, uint32(1), uint64(0x3fff))
 	for b.Loop() {
 		r.roundTrip(m, 4096)
 	}
@@ -635,12 +575,12 @@ func BenchmarkP9Getattr(b *testing.B) {
 func BenchmarkP9Read(b *testing.B) {
 	r := newRig(b, rigOptions{})
 	os.WriteFile(filepath.Join(r.dir, "f"), make([]byte, 1<<20), 0o644)
-	r.roundTrip(msg(tversion, p9.NoTag, uint32(testMsize), "9P2000.L"), testMsize)
-	r.roundTrip(msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)), testMsize)
-	r.roundTrip(msg(twalk, 2, uint32(1), uint32(2), uint16(1), "f"), 4096)
-	r.roundTrip(msg(tlopen, 3, uint32(2), uint32(0)), 4096)
+	r.roundTrip(p9test.Version(testMsize), testMsize)
+	r.roundTrip(p9test.Attach(1, 1), testMsize)
+	r.roundTrip(p9test.Msg(p9test.Twalk, 2, uint32(1), uint32(2), uint16(1), "f"), 4096)
+	r.roundTrip(p9test.Msg(p9test.Tlopen, 3, uint32(2), uint32(0)), 4096)
 	const n = 60 << 10
-	m := msg(tread, 4, uint32(2), uint64(0), uint32(n))
+	m := p9test.Msg(p9test.Tread, 4, uint32(2), uint64(0), uint32(n))
 	b.SetBytes(n)
 	for b.Loop() {
 		r.roundTrip(m, testMsize)

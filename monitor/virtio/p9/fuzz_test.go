@@ -7,23 +7,7 @@ import (
 	"testing"
 
 	"brique.dev/brique/monitor/virtio/p9"
-)
-
-// 9P2000.L request types the seeds use (Linux include/net/9p/9p.h).
-const (
-	tstatfs   = 8
-	tlcreate  = 14
-	tsymlink  = 16
-	treadlink = 22
-	tsetattr  = 26
-	treaddir  = 40
-	tfsync    = 50
-	tlink     = 70
-	tmkdir    = 72
-	trenameat = 74
-	tunlinkat = 76
-	twrite    = 118
-	tremove   = 122
+	"brique.dev/brique/monitor/virtio/p9/internal/p9test"
 )
 
 // fuzzRecord appends one request of the fuzz input format: rlen[2] n[2]
@@ -52,39 +36,39 @@ func fuzzSeeds() [][]byte {
 	var seeds [][]byte
 	var seq []byte
 	add := func(m []byte) { seq = fuzzRecord(seq, 4096, m) }
-	add(msg(twalk, 1, uint32(1), uint32(2), uint16(1), "f"))
-	add(msg(tlopen, 2, uint32(2), uint32(2)))
-	add(msg(twrite, 3, uint32(2), uint64(0), uint32(5), []byte("hello")))
-	add(msg(tread, 4, uint32(2), uint64(0), uint32(100)))
-	add(msg(tfsync, 5, uint32(2)))
-	add(msg(twalk, 6, uint32(1), uint32(3), uint16(0)))
-	add(msg(tlcreate, 7, uint32(3), "new", uint32(2), uint32(0o644), uint32(0)))
-	add(msg(tmkdir, 8, uint32(1), "dd", uint32(0o755), uint32(0)))
-	add(msg(tsymlink, 9, uint32(1), "s", "../canary", uint32(0)))
-	add(msg(twalk, 10, uint32(1), uint32(4), uint16(1), "l"))
-	add(msg(treadlink, 11, uint32(4)))
-	add(msg(twalk, 12, uint32(1), uint32(5), uint16(1), "d"))
-	add(msg(trenameat, 13, uint32(1), "f", uint32(5), "g"))
-	add(msg(tlink, 14, uint32(5), uint32(2), "h"))
-	add(msg(tsetattr, 15, uint32(2), uint32(0x9), uint32(0o600), uint32(0), uint32(0), uint64(3), uint64(0), uint64(0), uint64(0), uint64(0)))
-	add(msg(tunlinkat, 16, uint32(1), "dd", uint32(0x200)))
-	add(msg(twalk, 17, uint32(1), uint32(6), uint16(0)))
-	add(msg(tlopen, 18, uint32(6), uint32(0)))
-	add(msg(treaddir, 19, uint32(6), uint64(0), uint32(4000)))
-	add(msg(tstatfs, 20, uint32(1)))
-	add(msg(tflush, 21, uint16(4)))
-	add(msg(tremove, 22, uint32(4)))
-	add(msg(tclunk, 23, uint32(2)))
+	add(p9test.Msg(p9test.Twalk, 1, uint32(1), uint32(2), uint16(1), "f"))
+	add(p9test.Msg(p9test.Tlopen, 2, uint32(2), uint32(2)))
+	add(p9test.Msg(p9test.Twrite, 3, uint32(2), uint64(0), uint32(5), []byte("hello")))
+	add(p9test.Msg(p9test.Tread, 4, uint32(2), uint64(0), uint32(100)))
+	add(p9test.Msg(p9test.Tfsync, 5, uint32(2)))
+	add(p9test.Msg(p9test.Twalk, 6, uint32(1), uint32(3), uint16(0)))
+	add(p9test.Msg(p9test.Tlcreate, 7, uint32(3), "new", uint32(2), uint32(0o644), uint32(0)))
+	add(p9test.Msg(p9test.Tmkdir, 8, uint32(1), "dd", uint32(0o755), uint32(0)))
+	add(p9test.Msg(p9test.Tsymlink, 9, uint32(1), "s", "../canary", uint32(0)))
+	add(p9test.Msg(p9test.Twalk, 10, uint32(1), uint32(4), uint16(1), "l"))
+	add(p9test.Msg(p9test.Treadlink, 11, uint32(4)))
+	add(p9test.Msg(p9test.Twalk, 12, uint32(1), uint32(5), uint16(1), "d"))
+	add(p9test.Msg(p9test.Trenameat, 13, uint32(1), "f", uint32(5), "g"))
+	add(p9test.Msg(p9test.Tlink, 14, uint32(5), uint32(2), "h"))
+	add(p9test.Msg(p9test.Tsetattr, 15, uint32(2), uint32(0x9), uint32(0o600), uint32(0), uint32(0), uint64(3), uint64(0), uint64(0), uint64(0), uint64(0)))
+	add(p9test.Msg(p9test.Tunlinkat, 16, uint32(1), "dd", uint32(0x200)))
+	add(p9test.Msg(p9test.Twalk, 17, uint32(1), uint32(6), uint16(0)))
+	add(p9test.Msg(p9test.Tlopen, 18, uint32(6), uint32(0)))
+	add(p9test.Msg(p9test.Treaddir, 19, uint32(6), uint64(0), uint32(4000)))
+	add(p9test.Msg(p9test.Tstatfs, 20, uint32(1)))
+	add(p9test.Msg(p9test.Tflush, 21, uint16(4)))
+	add(p9test.Msg(p9test.Tremove, 22, uint32(4)))
+	add(p9test.Msg(p9test.Tclunk, 23, uint32(2)))
 	seeds = append(seeds, seq)
 	// Escapes and garbage.
 	seq = nil
-	add(msg(twalk, 1, uint32(1), uint32(2), uint16(1), ".."))
-	add(msg(twalk, 2, uint32(1), uint32(2), uint16(2), "l", "x"))
-	add(msg(tlcreate, 3, uint32(1), "../escaped", uint32(2), uint32(0o644), uint32(0)))
-	add(msg(trenameat, 4, uint32(1), "f", uint32(1), "../f"))
-	add(msg(twalk, 5, uint32(1), uint32(2)))
-	add(msg(tversion, p9.NoTag, uint32(100), "9P2000.L"))
-	add(msg(twalk, 6, uint32(1), uint32(2), uint16(1), "f"))
+	add(p9test.Msg(p9test.Twalk, 1, uint32(1), uint32(2), uint16(1), ".."))
+	add(p9test.Msg(p9test.Twalk, 2, uint32(1), uint32(2), uint16(2), "l", "x"))
+	add(p9test.Msg(p9test.Tlcreate, 3, uint32(1), "../escaped", uint32(2), uint32(0o644), uint32(0)))
+	add(p9test.Msg(p9test.Trenameat, 4, uint32(1), "f", uint32(1), "../f"))
+	add(p9test.Msg(p9test.Twalk, 5, uint32(1), uint32(2)))
+	add(p9test.Version(100))
+	add(p9test.Msg(p9test.Twalk, 6, uint32(1), uint32(2), uint16(1), "f"))
 	add([]byte{0xff, 0xff, 0xff, 0xff, 110, 0, 0})
 	add(nil)
 	seeds = append(seeds, seq, []byte{})
@@ -121,6 +105,6 @@ func fuzzBody(t *testing.T, in []byte) {
 			s.release()
 		}
 		// Still serving.
-		r.roundTrip(msg(tgetattr, 99, uint32(1), uint64(0x3fff)), 4096)
+		r.roundTrip(p9test.Msg(p9test.Tgetattr, 99, uint32(1), uint64(0x3fff)), 4096)
 	}
 }

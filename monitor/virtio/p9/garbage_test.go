@@ -13,6 +13,7 @@ import (
 
 	"brique.dev/brique/monitor/virtio"
 	"brique.dev/brique/monitor/virtio/p9"
+	"brique.dev/brique/monitor/virtio/p9/internal/p9test"
 )
 
 // TestP9Garbage sends what a broken or hostile driver could: every
@@ -35,22 +36,22 @@ func TestP9Garbage(t *testing.T) {
 	}{
 		{"no readable bytes", nil, p9.NoTag, linux.EINVAL},
 		{"3 bytes", []byte{3, 0, 0}, p9.NoTag, linux.EINVAL},
-		{"size below the header", withSize(msg(tgetattr, 5, uint32(1), uint64(0x3fff)), 6), 5, linux.EINVAL},
-		{"size above the chain", withSize(msg(tgetattr, 6, uint32(1), uint64(0x3fff)), 5000), 6, linux.EINVAL},
-		{"size zero", withSize(msg(tgetattr, 7, uint32(1), uint64(0x3fff)), 0), 7, linux.EINVAL},
-		{"unknown type", msg(99, 8, uint32(1)), 8, 0},
-		{"R-message type", msg(rlerror, 9, uint32(1)), 9, 0},
-		{"NOTAG on Tgetattr", msg(tgetattr, p9.NoTag, uint32(1), uint64(0x3fff)), p9.NoTag, linux.EINVAL},
-		{"bogus fid", msg(tgetattr, 10, uint32(999), uint64(0x3fff)), 10, linux.EBADF},
-		{"truncated Twalk", msg(twalk, 11, uint32(1)), 11, 0},
-		{"Twalk with a string past the end", msg(twalk, 12, uint32(1), uint32(2), uint16(1), uint16(500), "ab"), 12, 0},
-		{"truncated Tgetattr", msg(tgetattr, 13, uint16(1)), 13, 0},
-		{"Tattach of an unknown fid tree", msg(tattach, 14, uint32(1), uint32(0xFFFFFFFF), "", "../..", uint32(0)), 14, 0},
-		{"Tflush of nothing", msg(tflush, 15, uint16(4242)), 15, 0},
+		{"size below the header", withSize(p9test.Msg(p9test.Tgetattr, 5, uint32(1), uint64(0x3fff)), 6), 5, linux.EINVAL},
+		{"size above the chain", withSize(p9test.Msg(p9test.Tgetattr, 6, uint32(1), uint64(0x3fff)), 5000), 6, linux.EINVAL},
+		{"size zero", withSize(p9test.Msg(p9test.Tgetattr, 7, uint32(1), uint64(0x3fff)), 0), 7, linux.EINVAL},
+		{"unknown type", p9test.Msg(99, 8, uint32(1)), 8, 0},
+		{"R-message type", p9test.Msg(p9test.Rlerror, 9, uint32(1)), 9, 0},
+		{"NOTAG on Tgetattr", p9test.Msg(p9test.Tgetattr, p9.NoTag, uint32(1), uint64(0x3fff)), p9.NoTag, linux.EINVAL},
+		{"bogus fid", p9test.Msg(p9test.Tgetattr, 10, uint32(999), uint64(0x3fff)), 10, linux.EBADF},
+		{"truncated Twalk", p9test.Msg(p9test.Twalk, 11, uint32(1)), 11, 0},
+		{"Twalk with a string past the end", p9test.Msg(p9test.Twalk, 12, uint32(1), uint32(2), uint16(1), uint16(500), "ab"), 12, 0},
+		{"truncated Tgetattr", p9test.Msg(p9test.Tgetattr, 13, uint16(1)), 13, 0},
+		{"Tattach of an unknown fid tree", p9test.Msg(p9test.Tattach, 14, uint32(1), uint32(0xFFFFFFFF), "", "../..", uint32(0)), 14, 0},
+		{"Tflush of nothing", p9test.Msg(p9test.Tflush, 15, uint16(4242)), 15, 0},
 	} {
 		b := r.roundTrip(c.msg, 4096)
 		if c.name == "Tflush of nothing" {
-			if msgType(b) != tflush+1 || p9.Message(b).Tag() != 15 {
+			if p9test.Type(b) != p9test.Tflush+1 || p9.Message(b).Tag() != 15 {
 				t.Errorf("%s: reply % x, want an Rflush", c.name, b)
 			}
 			continue
@@ -62,18 +63,18 @@ func TestP9Garbage(t *testing.T) {
 	}
 
 	// No room for any reply: the chain comes back empty.
-	c, release := r.send(msg(tgetattr, 20, uint32(1), uint64(0x3fff)), 5)
+	c, release := r.send(p9test.Msg(p9test.Tgetattr, 20, uint32(1), uint64(0x3fff)), 5)
 	if b := r.wait(c, "a chain without room for a reply"); len(b) != 0 {
 		t.Errorf("a 5-byte reply buffer got %d bytes", len(b))
 	}
 	release()
 
 	// A read larger than the reply buffer is cut to fit it.
-	r.roundTrip(msg(twalk, 21, uint32(1), uint32(2), uint16(1), "f"), 4096)
-	r.roundTrip(msg(tlopen, 22, uint32(2), uint32(0)), 4096)
-	b := r.roundTrip(msg(tread, 23, uint32(2), uint64(0), uint32(1<<20)), 4096)
-	if msgType(b) != tread+1 || len(b) > 4096 || p9.Message(b).Size() != uint32(len(b)) {
-		t.Errorf("Tread of 1 MiB into 4 KiB: type %d, %d bytes", msgType(b), len(b))
+	r.roundTrip(p9test.Msg(p9test.Twalk, 21, uint32(1), uint32(2), uint16(1), "f"), 4096)
+	r.roundTrip(p9test.Msg(p9test.Tlopen, 22, uint32(2), uint32(0)), 4096)
+	b := r.roundTrip(p9test.Msg(p9test.Tread, 23, uint32(2), uint64(0), uint32(1<<20)), 4096)
+	if p9test.Type(b) != p9test.Tread+1 || len(b) > 4096 || p9.Message(b).Size() != uint32(len(b)) {
+		t.Errorf("Tread of 1 MiB into 4 KiB: type %d, %d bytes", p9test.Type(b), len(b))
 	}
 	if n := binary.LittleEndian.Uint32(b[7:]); int(n) != len(b)-11 || n == 0 {
 		t.Errorf("Rread count %d in a %d-byte reply", n, len(b))
@@ -81,21 +82,21 @@ func TestP9Garbage(t *testing.T) {
 
 	// Messages and replies cut across descriptors, direct and indirect.
 	for _, indirect := range []bool{false, true} {
-		m := msg(twalk, 24, uint32(1), uint32(3), uint16(1), "f")
+		m := p9test.Msg(p9test.Twalk, 24, uint32(1), uint32(3), uint16(1), "f")
 		c, release := r.sendSplit(m, []int{1, 5, 8, 16}, 64, indirect)
-		if b := r.wait(c, "a split Twalk"); msgType(b) != twalk+1 {
+		if b := r.wait(c, "a split Twalk"); p9test.Type(b) != p9test.Twalk+1 {
 			t.Errorf("split Twalk (indirect %v): % x", indirect, b)
 		}
 		release()
-		r.roundTrip(msg(tclunk, 25, uint32(3)), 64)
+		r.roundTrip(p9test.Msg(p9test.Tclunk, 25, uint32(3)), 64)
 	}
 
 	// The same tag twice in flight: both are answered (the device gives
 	// the server tags of its own).
-	c1, rel1 := r.send(msg(tgetattr, 30, uint32(1), uint64(0x3fff)), 4096)
-	c2, rel2 := r.send(msg(tgetattr, 30, uint32(1), uint64(0x3fff)), 4096)
+	c1, rel1 := r.send(p9test.Msg(p9test.Tgetattr, 30, uint32(1), uint64(0x3fff)), 4096)
+	c2, rel2 := r.send(p9test.Msg(p9test.Tgetattr, 30, uint32(1), uint64(0x3fff)), 4096)
 	for _, c := range []<-chan []byte{c1, c2} {
-		if b := r.wait(c, "a duplicate tag"); msgType(b) != tgetattr+1 || p9.Message(b).Tag() != 30 {
+		if b := r.wait(c, "a duplicate tag"); p9test.Type(b) != p9test.Tgetattr+1 || p9.Message(b).Tag() != 30 {
 			t.Errorf("duplicate tag: reply % x", b[:min(len(b), 16)])
 		}
 	}
@@ -103,23 +104,23 @@ func TestP9Garbage(t *testing.T) {
 	rel2()
 
 	// A huge msize is capped.
-	b = r.roundTrip(msg(tversion, p9.NoTag, uint32(1<<30), "9P2000.L"), 4096)
-	if msgType(b) != tversion+1 || binary.LittleEndian.Uint32(b[7:]) > p9.DefaultMaxMessage {
+	b = r.roundTrip(p9test.Version(1<<30), 4096)
+	if p9test.Type(b) != p9test.Tversion+1 || binary.LittleEndian.Uint32(b[7:]) > p9.DefaultMaxMessage {
 		t.Errorf("Tversion of 1 GiB: % x", b)
 	}
 	// A message larger than the negotiated msize is refused.
-	r.roundTrip(msg(tversion, p9.NoTag, uint32(8192), "9P2000.L"), 4096)
-	big := msg(twalk, 31, uint32(1), uint32(2), uint16(1), string(make([]byte, 9000)))
+	r.roundTrip(p9test.Version(8192), 4096)
+	big := p9test.Msg(p9test.Twalk, 31, uint32(1), uint32(2), uint16(1), string(make([]byte, 9000)))
 	if e := rerror(t, r.roundTrip(big, 4096), 31); e != linux.EMSGSIZE {
 		t.Errorf("a 9 KiB message with msize 8 KiB: %v", e)
 	}
 	// A bogus version is "unknown" and changes nothing.
-	r.roundTrip(msg(tversion, p9.NoTag, uint32(0), "9P2000.L"), 4096)
-	r.roundTrip(msg(tversion, p9.NoTag, uint32(testMsize), "bogus"), 4096)
+	r.roundTrip(p9test.Version(0), 4096)
+	r.roundTrip(p9test.Msg(p9test.Tversion, p9.NoTag, uint32(testMsize), "bogus"), 4096)
 
 	// Still serving.
 	r.handshake(t)
-	if b := r.roundTrip(msg(tgetattr, 40, uint32(1), uint64(0x3fff)), 4096); msgType(b) != tgetattr+1 {
+	if b := r.roundTrip(p9test.Msg(p9test.Tgetattr, 40, uint32(1), uint64(0x3fff)), 4096); p9test.Type(b) != p9test.Tgetattr+1 {
 		t.Errorf("Tgetattr after the garbage: % x", b)
 	}
 	if s := r.drv.R(virtio.RegStatus); s&virtio.StatusDeviceNeedsReset != 0 {
@@ -132,15 +133,15 @@ func TestP9Garbage(t *testing.T) {
 func TestP9Reset(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	r := newRig(t, rigOptions{attacher: func(a hp9.Attacher) hp9.Attacher { return slowSync{a, entered, release} }})
+	r := newRig(t, rigOptions{attacher: func(a hp9.Attacher) hp9.Attacher { return slowSync(a, entered, release) }})
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before the rig's cleanup
 	os.WriteFile(filepath.Join(r.dir, "f"), []byte("x"), 0o644)
 	r.handshake(t)
-	r.roundTrip(msg(twalk, 1, uint32(1), uint32(2), uint16(1), "f"), 4096)
-	r.roundTrip(msg(tlopen, 2, uint32(2), uint32(2)), 4096)
-	r.send(msg(50, 3, uint32(2), uint32(0)), 4096) // Tfsync: blocks
+	r.roundTrip(p9test.Msg(p9test.Twalk, 1, uint32(1), uint32(2), uint16(1), "f"), 4096)
+	r.roundTrip(p9test.Msg(p9test.Tlopen, 2, uint32(2), uint32(2)), 4096)
+	r.send(p9test.Msg(p9test.Tfsync, 3, uint32(2), uint32(0)), 4096) // blocks
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
@@ -150,13 +151,13 @@ func TestP9Reset(t *testing.T) {
 	r.handshake(t)
 	// Tag 3 again, and more requests than the queue holds.
 	for i := range 3 * p9.QueueSize {
-		if b := r.roundTrip(msg(tgetattr, 3, uint32(1), uint64(0x3fff)), 4096); msgType(b) != tgetattr+1 {
+		if b := r.roundTrip(p9test.Msg(p9test.Tgetattr, 3, uint32(1), uint64(0x3fff)), 4096); p9test.Type(b) != p9test.Tgetattr+1 {
 			t.Fatalf("request %d after the reset: % x", i, b)
 		}
 	}
 	unblock() // the old Tfsync's reply comes and is dropped
 	time.Sleep(50 * time.Millisecond)
-	if b := r.roundTrip(msg(tgetattr, 3, uint32(1), uint64(0x3fff)), 4096); msgType(b) != tgetattr+1 {
+	if b := r.roundTrip(p9test.Msg(p9test.Tgetattr, 3, uint32(1), uint64(0x3fff)), 4096); p9test.Type(b) != p9test.Tgetattr+1 {
 		t.Fatalf("after the old reply: % x", b)
 	}
 }
@@ -165,7 +166,7 @@ func TestP9Reset(t *testing.T) {
 // later ones fail with EIO instead of hanging.
 func TestP9ServerGone(t *testing.T) {
 	r := newRig(t, rigOptions{noServer: true})
-	c, release := r.send(msg(tgetattr, 7, uint32(1), uint64(0x3fff)), 4096)
+	c, release := r.send(p9test.Msg(p9test.Tgetattr, 7, uint32(1), uint64(0x3fff)), 4096)
 	defer release()
 	buf := make([]byte, 1<<16)
 	if _, err := r.srvSock.ReadMessage(buf); err != nil {
@@ -175,7 +176,7 @@ func TestP9ServerGone(t *testing.T) {
 	if e := rerror(t, r.wait(c, "a request in flight when the server died"), 7); e != linux.EIO {
 		t.Errorf("in flight: %v, want EIO", e)
 	}
-	if e := rerror(t, r.roundTrip(msg(tgetattr, 8, uint32(1), uint64(0x3fff)), 4096), 8); e != linux.EIO {
+	if e := rerror(t, r.roundTrip(p9test.Msg(p9test.Tgetattr, 8, uint32(1), uint64(0x3fff)), 4096), 8); e != linux.EIO {
 		t.Errorf("after: %v, want EIO", e)
 	}
 }

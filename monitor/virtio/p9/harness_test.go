@@ -15,6 +15,7 @@ import (
 
 	"brique.dev/brique/monitor/virtio"
 	"brique.dev/brique/monitor/virtio/p9"
+	"brique.dev/brique/monitor/virtio/p9/internal/p9test"
 	"brique.dev/brique/monitor/virtio/p9/localfs"
 	"brique.dev/brique/monitor/virtio/p9/server"
 	"brique.dev/brique/monitor/virtio/virtiotest"
@@ -373,16 +374,9 @@ func (r *rig) roundTrip(msg []byte, rlen int) []byte {
 	case b := <-c:
 		return b
 	case <-time.After(10 * time.Second):
-		r.t.Fatalf("no reply to a %d-byte request (type %d) within 10 s", len(msg), msgType(msg))
+		r.t.Fatalf("no reply to a %d-byte request (type %d) within 10 s", len(msg), p9test.Type(msg))
 		return nil
 	}
-}
-
-func msgType(b []byte) int {
-	if len(b) < 5 {
-		return -1
-	}
-	return int(b[4])
 }
 
 // client returns a hugelgupf/p9 client whose messages go through the

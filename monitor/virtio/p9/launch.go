@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"brique.dev/brique/monitor/helperproc"
@@ -31,14 +30,15 @@ const ServerExitTimeout = 5 * time.Second
 // if set, else next to the running executable (where go install and go
 // build -o DIR put the commands), else in $PATH. The error says how to
 // build it.
-func FindServer() (string, error) {
-	return helperproc.Find(helperproc.FindSpec{
-		Name:     ServerName,
-		Env:      ServerEnv,
-		Sentinel: ErrNoServer,
-		What:     "host directory volumes are served by that separate program",
-		Cmd:      "./cmd/brique-9pd",
-	})
+func FindServer() (string, error) { return helperproc.Find(serverSpec) }
+
+// serverSpec describes brique-9pd to package helperproc.
+var serverSpec = helperproc.FindSpec{
+	Name:     ServerName,
+	Env:      ServerEnv,
+	Sentinel: ErrNoServer,
+	What:     "host directory volumes are served by that separate program",
+	Cmd:      "./cmd/brique-9pd",
 }
 
 // Export is one host directory the server exports.
@@ -69,11 +69,8 @@ type ServerOptions struct {
 
 // Server is a running brique-9pd.
 type Server struct {
-	proc   *os.Process
+	proc   *helperproc.Process
 	maxMsg int
-	done   chan struct{} // closed once proc has been waited for
-	state  *os.ProcessState
-	err    error
 	closed chan struct{} // closed by Close: the exit is expected
 	once   sync.Once
 }
@@ -88,40 +85,41 @@ type Server struct {
 // and for export i its end of the socket pair as descriptor 3+2i and the
 // directory as 4+2i. It runs in its own process group, so that a Ctrl-C
 // at the terminal (which the monitor forwards to the guest) does not stop
-// it. Call LaunchServer before the monitor installs its seccomp filter.
+// it (helperproc.Start). Call LaunchServer before the monitor installs
+// its seccomp filter.
 func LaunchServer(path string, exports []Export, opts ServerOptions) (*Server, []*Socket, error) {
 	if len(exports) == 0 {
 		return nil, nil, errors.New("9p server: nothing to export")
 	}
-	if path == "" {
-		p, err := FindServer()
-		if err != nil {
-			return nil, nil, err
-		}
-		path = p
-	}
-	if !helperproc.IsExecutable(path) {
-		return nil, nil, fmt.Errorf("volumes: %w at %s: build it with `go build -o %s ./cmd/brique-9pd` (in the brique module)", ErrNoServer, path, path)
+	path, err := helperproc.Resolve(path, serverSpec)
+	if err != nil {
+		return nil, nil, err
 	}
 	if opts.MaxMessage == 0 {
 		opts.MaxMessage = DefaultMaxMessage
 	}
 	var mine, theirs []*Socket
-	closeAll := func() {
-		for _, s := range append(mine, theirs...) {
+	defer func() {
+		for _, s := range theirs {
+			s.Close() // the server has its copies (or did not start)
+		}
+	}()
+	fail := func(err error) (*Server, []*Socket, error) {
+		for _, s := range mine {
 			s.Close()
 		}
+		return nil, nil, fmt.Errorf("volumes: %w", err)
 	}
 	maxMsg := opts.MaxMessage
 	args := []string{ServerName}
 	if opts.Debug {
 		args = append(args, "-debug")
 	}
+	var files []*os.File // descriptors 3, 4, ...
 	for i, e := range exports {
 		a, b, err := SocketPair(opts.MaxMessage)
 		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("volumes: %w", err)
+			return fail(err)
 		}
 		mine, theirs = append(mine, a), append(theirs, b)
 		maxMsg = min(maxMsg, a.MessageLimit(), b.MessageLimit())
@@ -130,59 +128,31 @@ func LaunchServer(path string, exports []Export, opts ServerOptions) (*Server, [
 			spec += ":ro"
 		}
 		args = append(args, spec)
+		files = append(files, b.File(), e.Dir)
 	}
 	if maxMsg < MinMessage {
-		closeAll()
-		return nil, nil, fmt.Errorf("volumes: the socket buffers hold %d-byte messages, less than the %d bytes 9P needs (raise net.core.wmem_max)", maxMsg, MinMessage)
+		return fail(fmt.Errorf("the socket buffers hold %d-byte messages, less than the %d bytes 9P needs (raise net.core.wmem_max)", maxMsg, MinMessage))
 	}
 	args = append(args[:1], append([]string{"-msize", strconv.Itoa(maxMsg)}, args[1:]...)...)
 
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	proc, err := helperproc.Start(helperproc.Cmd{Path: path, Args: args, Stderr: opts.Stderr, ExtraFiles: files})
 	if err != nil {
-		closeAll()
-		return nil, nil, fmt.Errorf("volumes: %w", err)
+		return fail(err)
 	}
-	defer devnull.Close()
-	stderr, copyDone, err := helperproc.StderrFile(opts.Stderr, devnull)
-	if err != nil {
-		closeAll()
-		return nil, nil, fmt.Errorf("volumes: %w", err)
+	s := &Server{proc: proc, maxMsg: maxMsg, closed: make(chan struct{})}
+	if opts.OnExit != nil {
+		go func() {
+			state, err := proc.Wait()
+			select {
+			case <-s.closed:
+				return
+			default:
+			}
+			if err == nil && !state.Success() {
+				opts.OnExit(fmt.Errorf("%s exited (%v)", ServerName, state))
+			}
+		}()
 	}
-	if copyDone != nil {
-		defer stderr.Close() // the process has its copy
-	}
-	files := []*os.File{devnull, devnull, stderr}
-	for i, e := range exports {
-		files = append(files, theirs[i].File(), e.Dir)
-	}
-	proc, err := os.StartProcess(path, args, &os.ProcAttr{
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
-	for _, s := range theirs {
-		s.Close() // the server has its copies
-	}
-	theirs = nil
-	if err != nil {
-		closeAll()
-		return nil, nil, fmt.Errorf("volumes: starting %s: %w", path, err)
-	}
-	s := &Server{proc: proc, maxMsg: maxMsg, done: make(chan struct{}), closed: make(chan struct{})}
-	go func() {
-		s.state, s.err = proc.Wait()
-		if copyDone != nil {
-			<-copyDone
-		}
-		close(s.done)
-		select {
-		case <-s.closed:
-			return
-		default:
-		}
-		if opts.OnExit != nil && s.err == nil && !s.state.Success() {
-			opts.OnExit(fmt.Errorf("%s exited (%v)", ServerName, s.state))
-		}
-	}()
 	return s, mine, nil
 }
 
@@ -191,22 +161,19 @@ func LaunchServer(path string, exports []Export, opts ServerOptions) (*Server, [
 func (s *Server) MaxMessage() int { return s.maxMsg }
 
 // Process is the server's process.
-func (s *Server) Process() *os.Process { return s.proc }
+func (s *Server) Process() *os.Process { return s.proc.Proc() }
 
 // Close waits (at most ServerExitTimeout) for the server to exit, which it
 // does once every socket is closed, and kills it after that. Close the
 // devices (or the sockets) first.
 func (s *Server) Close() error {
 	s.once.Do(func() { close(s.closed) })
-	select {
-	case <-s.done:
-	case <-time.After(ServerExitTimeout):
-		s.proc.Signal(syscall.SIGKILL)
-		<-s.done
-		return fmt.Errorf("volumes: %s (pid %d) did not exit within %v of its sockets closing; killed", ServerName, s.proc.Pid, ServerExitTimeout)
+	if !s.proc.ExitWithin(ServerExitTimeout) {
+		<-s.proc.Done()
+		return fmt.Errorf("volumes: %s (pid %d) did not exit within %v of its sockets closing; killed", ServerName, s.proc.Proc().Pid, ServerExitTimeout)
 	}
-	if s.err == nil && !s.state.Success() {
-		return fmt.Errorf("volumes: %s %v", ServerName, s.state)
+	if state, err := s.proc.Wait(); err == nil && !state.Success() {
+		return fmt.Errorf("volumes: %s %v", ServerName, state)
 	}
 	return nil
 }

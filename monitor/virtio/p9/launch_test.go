@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"brique.dev/brique/monitor/virtio/p9"
+	"brique.dev/brique/monitor/virtio/p9/internal/p9test"
 )
 
 // build builds a command of the module into a temporary directory.
@@ -101,13 +102,13 @@ func TestP9LaunchServer(t *testing.T) {
 		return b[:n]
 	}
 	for i, s := range socks {
-		call(s, msg(tversion, p9.NoTag, uint32(8192), "9P2000.L"))
-		call(s, msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)))
-		b := call(s, msg(tlcreate, 2, uint32(1), "new", uint32(1), uint32(0o644), uint32(0)))
+		call(s, p9test.Version(8192))
+		call(s, p9test.Attach(1, 1))
+		b := call(s, p9test.Msg(p9test.Tlcreate, 2, uint32(1), "new", uint32(1), uint32(0o644), uint32(0)))
 		switch {
-		case i == 0 && msgType(b) != tlcreate+1:
+		case i == 0 && p9test.Type(b) != p9test.Tlcreate+1:
 			t.Errorf("create in the read-write volume: % x", b)
-		case i == 1 && (msgType(b) != rlerror || p9.Message(b).U32(7) != uint32(unix.EROFS)):
+		case i == 1 && (p9test.Type(b) != p9test.Rlerror || p9.Message(b).U32(7) != uint32(unix.EROFS)):
 			t.Errorf("create in the read-only volume: % x", b)
 		}
 	}

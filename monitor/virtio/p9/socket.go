@@ -44,34 +44,24 @@ func NewSocket(fd int, name string) (*Socket, error) {
 // SocketPair returns the two ends of a new SOCK_SEQPACKET socket pair
 // whose send buffers hold messages of maxMsg bytes.
 func SocketPair(maxMsg int) (a, b *Socket, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	// Room for a few messages of maxMsg bytes: a unix datagram larger
+	// than the sender's buffer (minus 32 bytes) is refused with
+	// EMSGSIZE. MessageLimit reads what the kernel granted.
+	mine, theirs, err := helperproc.SocketPair(max(4*maxMsg, 1<<20))
 	if err != nil {
-		return nil, nil, fmt.Errorf("9p: socketpair: %w", err)
+		return nil, nil, fmt.Errorf("9p: %w", err)
 	}
-	for _, fd := range fds {
-		sizeBuffers(fd, maxMsg)
-	}
-	a, err = NewSocket(fds[0], "monitor end")
+	a, err = NewSocket(mine, "monitor end")
 	if err != nil {
-		unix.Close(fds[1])
+		unix.Close(theirs)
 		return nil, nil, err
 	}
-	b, err = NewSocket(fds[1], "server end")
+	b, err = NewSocket(theirs, "server end")
 	if err != nil {
 		a.Close()
 		return nil, nil, err
 	}
 	return a, b, nil
-}
-
-// sizeBuffers makes room for a few messages of maxMsg bytes: a unix
-// datagram larger than the sender's buffer (minus 32 bytes) is refused
-// with EMSGSIZE. The kernel caps the request at net.core.wmem_max (and
-// doubles it); MessageLimit reads what was granted.
-func sizeBuffers(fd, maxMsg int) {
-	n := max(4*maxMsg, 1<<20)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
 }
 
 // MessageLimit is the largest message the socket can send (its send

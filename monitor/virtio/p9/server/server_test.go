@@ -13,38 +13,10 @@ import (
 	hp9 "github.com/hugelgupf/p9/p9"
 
 	"brique.dev/brique/monitor/virtio/p9"
+	"brique.dev/brique/monitor/virtio/p9/internal/hookfs"
+	"brique.dev/brique/monitor/virtio/p9/internal/p9test"
 	"brique.dev/brique/monitor/virtio/p9/localfs"
 	"brique.dev/brique/monitor/virtio/p9/server"
-)
-
-func msg(typ uint8, tag uint16, fields ...any) []byte {
-	b := []byte{0, 0, 0, 0, typ, byte(tag), byte(tag >> 8)}
-	for _, f := range fields {
-		switch v := f.(type) {
-		case uint16:
-			b = binary.LittleEndian.AppendUint16(b, v)
-		case uint32:
-			b = binary.LittleEndian.AppendUint32(b, v)
-		case uint64:
-			b = binary.LittleEndian.AppendUint64(b, v)
-		case string:
-			b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
-			b = append(b, v...)
-		default:
-			panic("msg: field type")
-		}
-	}
-	binary.LittleEndian.PutUint32(b, uint32(len(b)))
-	return b
-}
-
-const (
-	tversion = 100
-	tattach  = 104
-	twalk    = 110
-	tgetattr = 24
-	tlopen   = 12
-	tfsync   = 50
 )
 
 // conn is the monitor's end of a socket pair whose other end Serve
@@ -158,27 +130,27 @@ func volume(t *testing.T) *localfs.Attacher {
 
 func TestP9ServeChecks(t *testing.T) {
 	c := serve(t, volume(t), server.Options{})
-	c.send(msg(tversion, p9.NoTag, uint32(8192), "9P2000.L"))
+	c.send(p9test.Version(8192))
 	if b := c.must(p9.NoTag); b[4] != p9.Rversion || binary.LittleEndian.Uint32(b[7:]) != 8192 {
 		t.Fatalf("Rversion: % x", b)
 	}
-	c.send(msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)))
+	c.send(p9test.Attach(1, 1))
 	c.must(1)
 
 	// size field and length disagree
-	m := msg(tgetattr, 2, uint32(1), uint64(0x3fff))
+	m := p9test.Msg(p9test.Tgetattr, 2, uint32(1), uint64(0x3fff))
 	binary.LittleEndian.PutUint32(m, 100)
 	c.send(m)
 	if e := errnoOf(t, c.must(2)); e != linux.EINVAL {
 		t.Errorf("size mismatch: %v", e)
 	}
 	// larger than msize
-	c.send(msg(twalk, 3, uint32(1), uint32(2), uint16(1), string(make([]byte, 9000))))
+	c.send(p9test.Msg(p9test.Twalk, 3, uint32(1), uint32(2), uint16(1), string(make([]byte, 9000))))
 	if e := errnoOf(t, c.must(3)); e != linux.EMSGSIZE {
 		t.Errorf("larger than msize: %v", e)
 	}
 	// NOTAG on something else than Tversion
-	c.send(msg(tgetattr, p9.NoTag, uint32(1), uint64(0x3fff)))
+	c.send(p9test.Msg(p9test.Tgetattr, p9.NoTag, uint32(1), uint64(0x3fff)))
 	if e := errnoOf(t, c.must(p9.NoTag)); e != linux.EINVAL {
 		t.Errorf("NOTAG: %v", e)
 	}
@@ -186,13 +158,13 @@ func TestP9ServeChecks(t *testing.T) {
 	c.send([]byte{1, 2, 3})
 	// too short for its type: the library cannot tag its error, the
 	// adapter does
-	c.send(msg(twalk, 4, uint32(1)))
+	c.send(p9test.Msg(p9test.Twalk, 4, uint32(1)))
 	errnoOf(t, c.must(4))
-	c.send(msg(tgetattr, 5, uint16(7)))
+	c.send(p9test.Msg(p9test.Tgetattr, 5, uint16(7)))
 	errnoOf(t, c.must(5))
 	// still serving
-	c.send(msg(tgetattr, 6, uint32(1), uint64(0x3fff)))
-	if b := c.must(6); b[4] != tgetattr+1 {
+	c.send(p9test.Msg(p9test.Tgetattr, 6, uint32(1), uint64(0x3fff)))
+	if b := c.must(6); b[4] != p9test.Tgetattr+1 {
 		t.Errorf("Tgetattr: % x", b)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -205,85 +177,59 @@ func TestP9ServeChecks(t *testing.T) {
 	}
 }
 
-// blockSync's FSync waits until release is closed and counts how many
-// wait at once.
-type blockSync struct {
-	hp9.Attacher
-	release      chan struct{}
-	now, highest *atomic.Int32
-}
-
-func (b blockSync) Attach() (hp9.File, error) {
-	f, err := b.Attacher.Attach()
-	return blockFile{f, b}, err
-}
-
-type blockFile struct {
-	hp9.File
-	b blockSync
-}
-
-func (f blockFile) Walk(names []string) ([]hp9.QID, hp9.File, error) {
-	q, g, err := f.File.Walk(names)
-	if err != nil {
-		return q, g, err
-	}
-	return q, blockFile{g, f.b}, nil
-}
-
-func (f blockFile) FSync() error {
-	n := f.b.now.Add(1)
-	for {
-		h := f.b.highest.Load()
-		if n <= h || f.b.highest.CompareAndSwap(h, n) {
-			break
-		}
-	}
-	<-f.b.release
-	f.b.now.Add(-1)
-	return f.File.FSync()
-}
-
 // TestP9ServeInflight: at most MaxInflight requests are handled at once,
 // the others wait in the socket; a request whose tag is in flight is
 // dropped.
 func TestP9ServeInflight(t *testing.T) {
-	b := blockSync{volume(t), make(chan struct{}), new(atomic.Int32), new(atomic.Int32)}
+	// FSync waits until release and counts how many wait at once.
+	released := make(chan struct{})
+	var now, highest atomic.Int32
+	a := hookfs.OnFSync(volume(t), func() {
+		n := now.Add(1)
+		for {
+			h := highest.Load()
+			if n <= h || highest.CompareAndSwap(h, n) {
+				break
+			}
+		}
+		<-released
+		now.Add(-1)
+	})
 	var once sync.Once
-	release := func() { once.Do(func() { close(b.release) }) }
+	release := func() { once.Do(func() { close(released) }) }
 	t.Cleanup(release)
-	c := serve(t, b, server.Options{MaxInflight: 3})
-	c.send(msg(tversion, p9.NoTag, uint32(8192), "9P2000.L"))
+	c := serve(t, a, server.Options{MaxInflight: 3})
+	c.send(p9test.Version(8192))
 	c.must(p9.NoTag)
-	c.send(msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)))
+	c.send(p9test.Attach(1, 1))
 	c.must(1)
 	for i := range 5 {
 		fid := uint32(10 + i)
-		c.send(msg(twalk, 2, uint32(1), fid, uint16(1), "f"))
+		c.send(p9test.Msg(p9test.Twalk, 2, uint32(1), fid, uint16(1), "f"))
 		c.must(2)
-		c.send(msg(tlopen, 3, fid, uint32(0)))
+		c.send(p9test.Msg(p9test.Tlopen, 3, fid, uint32(0)))
 		c.must(3)
 	}
-	c.send(msg(tfsync, 100, uint32(10)))
+	c.send(p9test.Msg(p9test.Tfsync, 100, uint32(10)))
 	time.Sleep(50 * time.Millisecond)
-	c.send(msg(tgetattr, 100, uint32(1), uint64(0x3fff))) // tag 100 is in flight: dropped
+	c.send(p9test.Msg(p9test.Tgetattr, 100, uint32(1), uint64(0x3fff))) // tag 100 is in flight: dropped
 	for i := 1; i < 5; i++ {
-		c.send(msg(tfsync, uint16(100+i), uint32(10+i)))
+		c.send(p9test.Msg(p9test.Tfsync, uint16(100+i), uint32(10+i)))
 	}
 	time.Sleep(100 * time.Millisecond)
-	if h := b.highest.Load(); h != 3 {
+	if h := highest.Load(); h != 3 {
 		t.Errorf("%d fsyncs at once, want MaxInflight = 3", h)
 	}
 	release()
 	for i := range 5 {
-		if r := c.must(uint16(100 + i)); r[4] != tfsync+1 {
+		if r := c.must(uint16(100 + i)); r[4] != p9test.Tfsync+1 {
 			t.Errorf("Tfsync %d: % x", i, r)
 		}
 	}
 	if r := c.reply(100, 100*time.Millisecond); r != nil {
 		t.Errorf("the duplicate tag got a reply: % x", r[:16])
 	}
-	c.send(msg(tgetattr, 7, uint32(1), uint64(0x3fff)))
+	c.send(p9test.Msg(p9test.Tgetattr, 7, uint32(1), uint64(0x3fff)))
 	c.must(7)
 }
 
@@ -297,19 +243,19 @@ func FuzzP9Serve(f *testing.F) {
 		return append(b, m...)
 	}
 	var seq []byte
-	seq = rec(seq, msg(twalk, 1, uint32(1), uint32(2), uint16(1), "f"))
-	seq = rec(seq, msg(tlopen, 2, uint32(2), uint32(2)))
-	seq = rec(seq, msg(tfsync, 3, uint32(2)))
-	seq = rec(seq, msg(tversion, p9.NoTag, uint32(4096), "9P2000.L"))
-	seq = rec(seq, msg(twalk, 4, uint32(1)))
+	seq = rec(seq, p9test.Msg(p9test.Twalk, 1, uint32(1), uint32(2), uint16(1), "f"))
+	seq = rec(seq, p9test.Msg(p9test.Tlopen, 2, uint32(2), uint32(2)))
+	seq = rec(seq, p9test.Msg(p9test.Tfsync, 3, uint32(2)))
+	seq = rec(seq, p9test.Version(4096))
+	seq = rec(seq, p9test.Msg(p9test.Twalk, 4, uint32(1)))
 	seq = rec(seq, []byte{9, 0, 0, 0, 110, 5, 0, 1})
 	f.Add(seq)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := serve(t, volume(t), server.Options{Logf: func(string, ...any) {}})
-		c.send(msg(tversion, p9.NoTag, uint32(p9.DefaultMaxMessage), "9P2000.L"))
+		c.send(p9test.Version(p9.DefaultMaxMessage))
 		c.must(p9.NoTag)
-		c.send(msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)))
+		c.send(p9test.Attach(1, 1))
 		c.must(1)
 		for k := 0; len(in) >= 2 && k < 32; k++ {
 			n := min(int(binary.LittleEndian.Uint16(in)), len(in)-2)
@@ -322,7 +268,7 @@ func FuzzP9Serve(f *testing.F) {
 				c.send(m)
 			}
 		}
-		c.send(msg(tversion, 9999, uint32(p9.DefaultMaxMessage), "9P2000.L")) // tag 9999: an Rlerror
+		c.send(p9test.Msg(p9test.Tversion, 9999, uint32(p9.DefaultMaxMessage), "9P2000.L")) // tag 9999: an Rlerror
 		if c.reply(9999, 10*time.Second) == nil {
 			t.Fatalf("no reply after the fuzzed messages")
 		}
@@ -345,9 +291,9 @@ func BenchmarkP9ServeGetattr(b *testing.B) {
 		mine.WriteMessage(m)
 		mine.ReadMessage(buf)
 	}
-	call(msg(tversion, p9.NoTag, uint32(8192), "9P2000.L"))
-	call(msg(tattach, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)))
-	m := msg(tgetattr, 2, uint32(1), uint64(0x3fff))
+	call(p9test.Version(8192))
+	call(p9test.Attach(1, 1))
+	m := p9test.Msg(p9test.Tgetattr, 2, uint32(1), uint64(0x3fff))
 	for b.Loop() {
 		call(m)
 	}

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 
@@ -18,24 +17,8 @@ import (
 
 	"brique.dev/brique/monitor"
 	"brique.dev/brique/monitor/virtio/p9"
+	"brique.dev/brique/monitor/virtio/p9/internal/p9test"
 )
-
-func msg(typ uint8, tag uint16, fields ...any) []byte {
-	b := []byte{0, 0, 0, 0, typ, byte(tag), byte(tag >> 8)}
-	for _, f := range fields {
-		switch v := f.(type) {
-		case uint32:
-			b = binary.LittleEndian.AppendUint32(b, v)
-		case uint64:
-			b = binary.LittleEndian.AppendUint64(b, v)
-		case string:
-			b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
-			b = append(b, v...)
-		}
-	}
-	binary.LittleEndian.PutUint32(b, uint32(len(b)))
-	return b
-}
 
 func fail(format string, a ...any) {
 	fmt.Printf("FAIL: "+format+"\n", a...)
@@ -64,7 +47,7 @@ func main() {
 	}
 	s := socks[0]
 	buf := make([]byte, srv.MaxMessage()+1)
-	call := func(m []byte, want uint8) {
+	call := func(m []byte) { // the reply must be m's type + 1
 		if err := s.WriteMessage(m); err != nil {
 			fail("write: %v", err)
 		}
@@ -72,18 +55,16 @@ func main() {
 		if err != nil {
 			fail("read: %v", err)
 		}
-		if n < p9.HeaderSize || buf[4] != want {
+		if n < p9.HeaderSize || buf[4] != m[4]+1 {
 			fail("request type %d: reply % x", m[4], buf[:min(n, 16)])
 		}
 	}
-	call(msg(100, p9.NoTag, uint32(8192), "9P2000.L"), 101)
-	call(msg(104, 1, uint32(1), uint32(0xFFFFFFFF), "", "", uint32(0)), 105)
-	call(msg(14, 2, uint32(1), "hello", uint32(2), uint32(0o644), uint32(0)), 15) // Tlcreate, fid 1 is now the file
-	w := msg(118, 3, uint32(1), uint64(0), uint32(len("written under seccomp")))
-	w = append(w, "written under seccomp"...)
-	binary.LittleEndian.PutUint32(w, uint32(len(w)))
-	call(w, 119)
-	call(msg(50, 4, uint32(1)), 51) // Tfsync
+	call(p9test.Version(8192))
+	call(p9test.Attach(1, 1))
+	call(p9test.Msg(p9test.Tlcreate, 2, uint32(1), "hello", uint32(2), uint32(0o644), uint32(0))) // fid 1 is now the file
+	data := "written under seccomp"
+	call(p9test.Msg(p9test.Twrite, 3, uint32(1), uint64(0), uint32(len(data)), []byte(data)))
+	call(p9test.Msg(p9test.Tfsync, 4, uint32(1)))
 	s.Close()
 	if err := srv.Close(); err != nil {
 		fail("server: %v", err)
