@@ -164,6 +164,34 @@ func TestNetTAPHTTP(t *testing.T) {
 	}
 }
 
+// TestNetTAPDown: on a TAP interface that is down, brique run warns in one
+// line how to bring it up, and runs the program all the same; once the
+// interface is up, it says nothing.
+func TestNetTAPDown(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	ns := tapNetns(t, "brique-down", "10.9.1.1/24")
+	img := exampleImage(t, "hello")
+	run := func() testutil.Result {
+		t.Helper()
+		return testutil.Cmd{Env: briqueEnv(), Timeout: 2 * time.Minute}.Run(t,
+			"ip", "netns", "exec", ns, briqueBin, "run", "--net", "tap=tap0", img)
+	}
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "tap0", "down").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set tap0 down: %v\n%s", err, out)
+	}
+	r := run()
+	want := "brique: warning: tap tap0 is down, so no packet will pass: bring it up with: ip link set tap0 up\n"
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Hello from a Brique unikernel!") || r.Stderr != want {
+		t.Errorf("on a TAP interface that is down: want the program's output and only the warning %q on stderr\n%s", want, r)
+	}
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "tap0", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set tap0 up: %v\n%s", err, out)
+	}
+	if r := run(); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("on a TAP interface that is up: want nothing on stderr\n%s", r)
+	}
+}
+
 // tapNetns creates a network namespace (deleted when the test ends) with
 // a TAP interface tap0 that holds hostAddr and is up, and returns its
 // name. It skips the test without root or the ip command.
@@ -211,15 +239,18 @@ func TestHelperGet(t *testing.T) {
 
 // TestNetLoopback runs socket scenarios entirely inside the guest, on its
 // loopback interface (no device): TCP over IPv4 and IPv6 with a large
-// transfer and half-close, many concurrent connections, UDP, connection
-// refused, deadlines, resets, and localhost from /etc/hosts.
+// transfer and half-close, many concurrent connections, UDP (with
+// datagrams cut to the buffer and MSG_TRUNC), MSG_TRUNC on TCP,
+// connection refused, deadlines, resets, and localhost from /etc/hosts.
 func TestNetLoopback(t *testing.T) {
 	kvmtest.RequireKVM(t)
 	dir := newModule(t, "example.com/loopback", map[string]string{"main.go": loopbackProgram})
 	r := brique(t, dir, "run", "--net", "none", ".")
 	for _, want := range []string{
 		"tcp4 echo 4194304 bytes", "tcp6 echo 4194304 bytes", "concurrent 200 ok",
-		"udp pong", "localhost [127.0.0.1 ::1]", "refused: true", "accept deadline: true",
+		"udp pong", `udp cut: 4 "0123" trunc=true`, `udp next: 2 "ab" trunc=false`,
+		"udp recvmsg MSG_TRUNC: 10 trunc=true", `udp recvfrom MSG_TRUNC: 10 "0123"`,
+		`tcp MSG_TRUNC: 3 "xxx", then "defgh"`, "localhost [127.0.0.1 ::1]", "refused: true", "accept deadline: true",
 		"read deadline: true", "reset: true", "peer gone: EOF", "DONE",
 	} {
 		if !strings.Contains(r.Stdout, want) {
@@ -317,6 +348,68 @@ func echo(network, addr string) {
 	fmt.Println(network, "echo", len(b), "bytes")
 }
 
+// udpTrunc: a datagram longer than the buffer is cut, the rest discarded,
+// and recvmsg's flags say MSG_TRUNC; with the MSG_TRUNC flag, recvmsg and
+// recvfrom return the datagram's length (udp(7)).
+func udpTrunc(u *net.UDPConn, peer net.Conn) {
+	u.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 4)
+	peer.Write([]byte("0123456789"))
+	n, _, flags, _, err := u.ReadMsgUDP(b, nil)
+	check("udp cut", err)
+	fmt.Printf("udp cut: %d %q trunc=%v\n", n, b[:n], flags&syscall.MSG_TRUNC != 0)
+	peer.Write([]byte("ab"))
+	n, _, flags, _, err = u.ReadMsgUDP(b, nil)
+	check("udp next", err)
+	fmt.Printf("udp next: %d %q trunc=%v\n", n, b[:n], flags&syscall.MSG_TRUNC != 0)
+
+	rc, err := u.SyscallConn()
+	check("udp raw", err)
+	peer.Write([]byte("0123456789"))
+	check("udp recvmsg", rc.Read(func(fd uintptr) bool {
+		n, _, flags, _, err = syscall.Recvmsg(int(fd), b, nil, syscall.MSG_TRUNC)
+		return err != syscall.EAGAIN
+	}))
+	check("udp recvmsg", err)
+	fmt.Printf("udp recvmsg MSG_TRUNC: %d trunc=%v\n", n, flags&syscall.MSG_TRUNC != 0)
+	peer.Write([]byte("0123456789"))
+	check("udp recvfrom", rc.Read(func(fd uintptr) bool {
+		n, _, err = syscall.Recvfrom(int(fd), b, syscall.MSG_TRUNC)
+		return err != syscall.EAGAIN
+	}))
+	check("udp recvfrom", err)
+	fmt.Printf("udp recvfrom MSG_TRUNC: %d %q\n", n, b)
+}
+
+// tcpTrunc: MSG_TRUNC on a TCP socket discards the data instead of
+// copying it (tcp(7)).
+func tcpTrunc() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check("listen", err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		check("accept", err)
+		c.Write([]byte("abcdefgh"))
+		c.Close()
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	check("dial", err)
+	defer c.Close()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	check("tcp raw", err)
+	b := []byte("xxx")
+	var n int
+	check("tcp recvfrom", rc.Read(func(fd uintptr) bool {
+		n, _, err = syscall.Recvfrom(int(fd), b, syscall.MSG_TRUNC)
+		return err != syscall.EAGAIN
+	}))
+	check("tcp recvfrom", err)
+	rest, err := io.ReadAll(c)
+	check("tcp read", err)
+	fmt.Printf("tcp MSG_TRUNC: %d %q, then %q\n", n, b, rest)
+}
+
 func main() {
 	echo("tcp4", "127.0.0.1:0")
 	echo("tcp6", "[::1]:0")
@@ -378,6 +471,8 @@ func main() {
 	if string(b[:n]) == "pong:ping" {
 		fmt.Println("udp pong")
 	}
+	udpTrunc(u.(*net.UDPConn), uc)
+	tcpTrunc()
 
 	addrs, err := net.LookupHost("localhost")
 	check("lookup", err)

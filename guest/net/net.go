@@ -42,33 +42,28 @@ const (
 var resolvConf string
 
 func init() {
+	if !onBrique() {
+		return // the package's own tests, on the host
+	}
 	if err := start(kernel.Cmdline()); err != nil {
 		fmt.Fprintf(os.Stderr, "brique: network: %v\n", err)
 	}
 }
 
+// onBrique reports whether the program runs on Brique's library OS, which
+// answers SysSvcReady for a service that does not exist with EINVAL; the
+// host's Linux kernel, where this package's tests run, has no system call
+// of that number (ENOSYS).
+func onBrique() bool {
+	_, _, e := syscall.RawSyscall(kernel.SysSvcReady, ^uintptr(0), 0, 0)
+	return e != syscall.ENOSYS
+}
+
 func start(cmdline string) error {
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
-		HandleLocal:        true,
-	})
-	sack := tcpip.TCPSACKEnabled(true)
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
-	moderate := tcpip.TCPModerateReceiveBufferOption(true)
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
-
-	if err := s.CreateNIC(nicLoopback, loopback.New()); err != nil {
-		return fmt.Errorf("loopback: %v", err)
+	s, routes, err := newStack()
+	if err != nil {
+		return err
 	}
-	addAddr(s, nicLoopback, tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), 8)
-	addAddr(s, nicLoopback, tcpip.AddrFrom16([16]byte{15: 1}), 128)
-	routes := []tcpip.Route{
-		{Destination: subnet(tcpip.AddrFrom4([4]byte{127}), 8), NIC: nicLoopback},
-		{Destination: subnet(tcpip.AddrFrom16([16]byte{15: 1}), 128), NIC: nicLoopback},
-	}
-
-	var err error
 	if devs := virtio.Find(cmdline, virtioNetID); len(devs) > 0 {
 		base := uintptr(devs[0])
 		err = func() error {
@@ -117,6 +112,31 @@ func start(cmdline string) error {
 	srv := &server{stack: s}
 	go srv.serve()
 	return err
+}
+
+// newStack creates the network stack with its loopback interface
+// (127.0.0.1/8, ::1) and returns the loopback's routes.
+func newStack() (*stack.Stack, []tcpip.Route, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        true,
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+
+	if err := s.CreateNIC(nicLoopback, loopback.New()); err != nil {
+		return nil, nil, fmt.Errorf("loopback: %v", err)
+	}
+	addAddr(s, nicLoopback, tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), 8)
+	addAddr(s, nicLoopback, tcpip.AddrFrom16([16]byte{15: 1}), 128)
+	routes := []tcpip.Route{
+		{Destination: subnet(tcpip.AddrFrom4([4]byte{127}), 8), NIC: nicLoopback},
+		{Destination: subnet(tcpip.AddrFrom16([16]byte{15: 1}), 128), NIC: nicLoopback},
+	}
+	return s, routes, nil
 }
 
 func addAddr(s *stack.Stack, nic tcpip.NICID, a tcpip.Address, prefix int) {

@@ -27,12 +27,28 @@ import (
 type server struct {
 	stack *stack.Stack
 	socks [kernel.MaxSvcObjects]*sock // by object number (the kernel's)
+
+	// Scratch space for the call being served, so that the data calls
+	// allocate nothing: the server has one goroutine (serve, started once
+	// by start), which serves one call at a time, and netstack is done
+	// with the writer, the reader and the address when Read or Write
+	// returns (it copies the data and reads the address). Nothing here
+	// lives longer than a call.
+	iovs [maxIovecs]iovSeg
+	w    iovWriter
+	r    iovReader
+	to   tcpip.FullAddress
 }
+
+// maxIovecs is UIO_MAXIOV: the kernel refuses calls with more iovecs
+// (sockArgs).
+const maxIovecs = 1024
 
 type sock struct {
 	id     int32
 	family uint64 // AF_INET, AF_INET6
 	typ    uint64 // SOCK_STREAM, SOCK_DGRAM
+	icmp   bool   // a ping socket (SOCK_DGRAM, IPPROTO_ICMP or IPPROTO_ICMPV6)
 	ep     tcpip.Endpoint
 	wq     *waiter.Queue
 	entry  waiter.Entry
@@ -45,6 +61,11 @@ type sock struct {
 const (
 	sockStream = 1
 	sockDgram  = 2
+
+	// Flags of the receive calls, and their msg_flags (linux/socket.h).
+	msgPeek        = 0x2
+	msgTrunc       = 0x20
+	msgCmsgCloexec = 0x40000000
 
 	solSocket = 1
 	solIP     = 0
@@ -148,28 +169,33 @@ func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 	a := r.Args
 	switch r.NR {
 	case syscall.SYS_READ:
-		return so.recv(iovec{{a[1], a[2]}}, 0, 0, 0)
+		n, _ := s.recv(so, s.buffer(a[1], a[2]), 0, 0, 0)
+		return n
 	case syscall.SYS_READV:
-		return so.recv(iovecs(a[1], a[2]), 0, 0, 0)
+		n, _ := s.recv(so, s.iovecs(a[1], a[2]), 0, 0, 0)
+		return n
 	case syscall.SYS_RECVFROM:
-		return so.recv(iovec{{a[1], a[2]}}, a[3], a[4], a[5])
+		n, _ := s.recv(so, s.buffer(a[1], a[2]), a[3], a[4], a[5])
+		return n
 	case syscall.SYS_RECVMSG:
 		m := a[1]
-		n := so.recv(iovecs(ld64(m+16), ld64(m+24)), a[2], ld64(m), m+8)
+		n, flags := s.recv(so, s.iovecs(ld64(m+16), ld64(m+24)), a[2], ld64(m), m+8)
 		if n >= 0 {
-			st64(m+40, 0) // msg_controllen: no control messages
-			st32(m+48, 0) // msg_flags
+			// No control messages (the options that ask for some
+			// are refused), so never MSG_CTRUNC either.
+			st64(m+40, 0) // msg_controllen
+			st32(m+48, flags)
 		}
 		return n
 	case syscall.SYS_WRITE:
-		return so.send(iovec{{a[1], a[2]}}, 0, 0)
+		return s.send(so, s.buffer(a[1], a[2]), 0, 0)
 	case syscall.SYS_WRITEV:
-		return so.send(iovecs(a[1], a[2]), 0, 0)
+		return s.send(so, s.iovecs(a[1], a[2]), 0, 0)
 	case syscall.SYS_SENDTO:
-		return so.send(iovec{{a[1], a[2]}}, a[4], a[5])
+		return s.send(so, s.buffer(a[1], a[2]), a[4], a[5])
 	case syscall.SYS_SENDMSG:
 		m := a[1]
-		return so.send(iovecs(ld64(m+16), ld64(m+24)), ld64(m), uint64(ld32(m+8)))
+		return s.send(so, s.iovecs(ld64(m+16), ld64(m+24)), ld64(m), uint64(ld32(m+8)))
 	case syscall.SYS_BIND:
 		addr, errno := so.readAddr(a[1], a[2])
 		if errno != 0 {
@@ -211,6 +237,7 @@ func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 // and already gave the program (it checked the arguments).
 func (s *server) socket(id int32, domain, typ, proto uint64) {
 	so := &sock{id: id, family: domain, typ: typ & 0xf}
+	so.icmp = so.typ == sockDgram && (proto == syscall.IPPROTO_ICMP || proto == syscall.IPPROTO_ICMPV6)
 	s.socks[id] = so
 	var np tcpip.NetworkProtocolNumber = ipv4.ProtocolNumber
 	if domain == syscall.AF_INET6 {
@@ -263,7 +290,7 @@ func (s *server) accept(so *sock, addrp, lenp uint64) int64 {
 		ep.Close()
 		return -int64(e)
 	}
-	n := &sock{id: int32(id), family: so.family, typ: so.typ, ep: ep, wq: wq}
+	n := &sock{id: int32(id), family: so.family, typ: so.typ, icmp: so.icmp, ep: ep, wq: wq}
 	s.socks[id] = n
 	s.watch(n)
 	n.pushAddrs()
@@ -295,36 +322,60 @@ func (so *sock) connect(addrp, n uint64, retry bool) int64 {
 	return errnoOf(err)
 }
 
-func (so *sock) recv(iov iovec, flags, addrp, lenp uint64) int64 {
-	const msgPeek, msgTrunc = 0x2, 0x20
+// recv serves read, readv, recvfrom and recvmsg on so: it fills the
+// buffers iov and the sender's address (addrp, lenp: 0 when not asked),
+// and returns the call's result and, for recvmsg, its msg_flags. As Linux:
+//
+//   - A datagram longer than the buffers is cut: the rest is discarded and
+//     msg_flags says MSG_TRUNC. With the MSG_TRUNC flag, a UDP socket
+//     returns the datagram's whole length (udp_recvmsg); a ping socket
+//     still returns what it copied (ping_recvmsg).
+//   - On a stream socket, the MSG_TRUNC flag discards the data instead of
+//     copying it (tcp(7)): the call returns how much it took (with
+//     MSG_PEEK, how much it could take), the buffers are left alone.
+//   - msg_flags starts as the call's MSG_CMSG_CLOEXEC (____sys_recvmsg).
+func (s *server) recv(so *sock, iov iovec, flags, addrp, lenp uint64) (int64, uint32) {
+	mflags := uint32(flags & msgCmsgCloexec)
 	if so.typ == sockStream && iov.total() == 0 {
-		return 0 // as Linux: a stream read of nothing reads nothing
+		return 0, mflags // as Linux: a stream read of nothing reads nothing
 	}
-	// A datagram longer than the buffers is truncated, not an error.
-	w := &iovWriter{iov: iov, truncate: so.typ != sockStream}
+	dgram := so.typ == sockDgram
+	w := &s.w
+	*w = iovWriter{iov: iov, truncate: dgram, discard: !dgram && flags&msgTrunc != 0}
 	res, err := so.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: addrp != 0 && lenp != 0})
 	if err != nil {
-		return errnoOf(err) // (0 once the peer has closed)
+		return errnoOf(err), 0 // (0 once the peer has closed)
 	}
-	if addrp != 0 && lenp != 0 && so.typ == sockDgram {
+	if !dgram {
+		return int64(w.copied), mflags
+	}
+	if addrp != 0 && lenp != 0 {
 		so.writeAddr(res.RemoteAddr, addrp, lenp)
 	}
-	if flags&msgTrunc != 0 && so.typ == sockDgram {
-		return int64(res.Total)
+	if res.Total > w.copied {
+		mflags |= msgTrunc
 	}
-	return int64(w.copied)
+	if flags&msgTrunc != 0 && !so.icmp {
+		return int64(res.Total), mflags
+	}
+	return int64(w.copied), mflags
 }
 
-func (so *sock) send(iov iovec, addrp, addrlen uint64) int64 {
+// send serves write, writev, sendto and sendmsg on so: the data in the
+// buffers iov, to the address at addrp (addrlen bytes; 0: none, and
+// ignored on a stream socket).
+func (s *server) send(so *sock, iov iovec, addrp, addrlen uint64) int64 {
 	var opts tcpip.WriteOptions
 	if addrp != 0 && so.typ == sockDgram {
-		addr, errno := so.readAddr(addrp, addrlen)
+		var errno syscall.Errno
+		s.to, errno = so.readAddr(addrp, addrlen)
 		if errno != 0 {
 			return -int64(errno)
 		}
-		opts.To = &addr
+		opts.To = &s.to
 	}
-	r := &iovReader{iov: iov, left: iov.total()}
+	r := &s.r
+	*r = iovReader{iov: iov, left: iov.total()}
 	n, err := so.ep.Write(r, opts)
 	if err != nil {
 		return errnoOf(err)
@@ -594,7 +645,7 @@ func errnoOf(err tcpip.Error) int64 {
 		e = syscall.EHOSTDOWN
 	case *tcpip.ErrEndpointBusy:
 		e = syscall.EBUSY
-	case *tcpip.ErrBadBuffer:
+	case *tcpip.ErrBadBuffer, *tcpip.ErrBadAddress:
 		e = syscall.EFAULT
 	case *tcpip.ErrTimeout:
 		e = syscall.ETIMEDOUT
@@ -606,8 +657,6 @@ func errnoOf(err tcpip.Error) int64 {
 		e = syscall.EMSGSIZE
 	case *tcpip.ErrDestinationRequired:
 		e = syscall.EDESTADDRREQ
-	case *tcpip.ErrBadAddress:
-		e = syscall.EFAULT
 	case *tcpip.ErrAddressFamilyNotSupported:
 		e = syscall.EAFNOSUPPORT
 	case *tcpip.ErrNoBufferSpace:
@@ -627,7 +676,11 @@ func errnoOf(err tcpip.Error) int64 {
 // The program's memory, which the kernel checked and mapped before
 // forwarding the call (the calling thread is blocked meanwhile).
 
-type iovec []struct{ p, n uint64 }
+// iovec is the program's buffers, in the server's scratch space.
+type iovec []iovSeg
+
+// iovSeg is one buffer: address and length (a struct iovec).
+type iovSeg struct{ p, n uint64 }
 
 // total is the number of bytes the buffers hold.
 func (v iovec) total() int {
@@ -638,12 +691,23 @@ func (v iovec) total() int {
 	return n
 }
 
-func iovecs(p, cnt uint64) iovec {
-	v := make(iovec, cnt)
+// iovecs copies the program's iovec array at p (cnt entries) into the
+// server's scratch space. The kernel refuses more than UIO_MAXIOV entries
+// (EINVAL) before it forwards a call, as it checks the buffers; the bound
+// here only keeps a kernel bug from becoming an index panic.
+func (s *server) iovecs(p, cnt uint64) iovec {
+	v := s.iovs[:min(cnt, maxIovecs)]
 	for i := range v {
-		v[i].p, v[i].n = ld64(p+16*uint64(i)), ld64(p+16*uint64(i)+8)
+		v[i] = iovSeg{ld64(p + 16*uint64(i)), ld64(p + 16*uint64(i) + 8)}
 	}
 	return v
+}
+
+// buffer is the single buffer at p, n bytes, as an iovec in the server's
+// scratch space.
+func (s *server) buffer(p, n uint64) iovec {
+	s.iovs[0] = iovSeg{p, n}
+	return s.iovs[:1]
 }
 
 func mem(p, n uint64) []byte {
@@ -659,14 +723,18 @@ func st32(p uint64, v uint32) { binary.LittleEndian.PutUint32(mem(p, 4), v) }
 type iovWriter struct {
 	iov      iovec
 	truncate bool // drop what does not fit (datagrams)
-	copied   int
+	discard  bool // take what fits without copying it (MSG_TRUNC on a stream)
+	copied   int  // bytes taken into the buffers
 }
 
 func (w *iovWriter) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 && len(w.iov) > 0 {
 		v := &w.iov[0]
-		k := copy(mem(v.p, v.n), b)
+		k := int(min(v.n, uint64(len(b))))
+		if !w.discard {
+			copy(mem(v.p, uint64(k)), b)
+		}
 		b = b[k:]
 		n += k
 		v.p += uint64(k)
