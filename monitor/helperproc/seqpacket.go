@@ -90,21 +90,6 @@ func (s *SeqPacket) Read(b []byte) (int, error) {
 	return s.readResult(n, rerr)
 }
 
-// TryRead is Read without waiting: an error wrapping unix.EAGAIN when no
-// message is there.
-func (s *SeqPacket) TryRead(b []byte) (int, error) {
-	for {
-		n, rerr := unix.Read(s.fd, b)
-		if rerr == unix.EINTR {
-			continue
-		}
-		if rerr == unix.EAGAIN && !s.closed.Load() {
-			return 0, fmt.Errorf("read: %w", rerr)
-		}
-		return s.readResult(n, rerr)
-	}
-}
-
 // readResult classifies one read (see SeqPacket).
 func (s *SeqPacket) readResult(n int, rerr error) (int, error) {
 	switch {
