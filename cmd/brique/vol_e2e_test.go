@@ -719,3 +719,144 @@ func main() {
 		t.Errorf("g.txt on the host: %q", b)
 	}
 }
+
+const volVectorFchdirProgram = vectorPrologue + `
+func wd() string {
+	w, err := os.Getwd()
+	if err != nil {
+		return err.Error()
+	}
+	return w
+}
+
+func main() {
+	f, err := os.OpenFile("/data/f.txt", os.O_RDWR, 0)
+	check("open", err)
+	fd := int(f.Fd())
+	a, b, c := make([]byte, 3), []byte{}, make([]byte, 4)
+	n, err := readv(fd, a, b, c)
+	show("readv", n, err, a, b, c)
+	a, c = make([]byte, 4), make([]byte, 100)
+	n, err = readv(fd, a, c)
+	show("readv short", n, err, a, c[:max(n-4, 0)])
+	n, err = readv(fd, a)
+	show("readv at EOF", n, err)
+	a, c = make([]byte, 2), make([]byte, 3)
+	n, err = vec(syscall.SYS_PREADV, fd, 4, a, c)
+	show("preadv", n, err, a, c)
+	n, err = vec(syscall.SYS_PWRITEV, fd, 0, []byte("AB"), []byte("C"))
+	show("pwritev", n, err)
+	pos, _ := f.Seek(0, 1)
+	fmt.Println("offset after preadv and pwritev:", pos)
+	n, err = vec(syscall.SYS_WRITEV, fd, 0, []byte("!"), []byte("?"))
+	show("writev", n, err)
+	n, err = vec(syscall.SYS_PREADV, fd, -1, a)
+	show("preadv at -1", n, err)
+	n, err = readv(fd, make([][]byte, 1025)...)
+	show("readv 1025 iovecs", n, err)
+	n, err = vec(syscall.SYS_PREADV, fd, 0, make([][]byte, 1025)...)
+	show("preadv 1025 iovecs", n, err)
+	_, _, e := syscall.Syscall(syscall.SYS_READV, uintptr(fd), bad, 1)
+	fmt.Println("readv bad iovec array:", e)
+	n, err = vec(syscall.SYS_PWRITEV, fd, 0, nil)
+	show("pwritev bad buffer", n, err)
+	check("close", f.Close())
+	got, err := os.ReadFile("/data/f.txt")
+	show("content", len(got), err, got)
+
+	d, err := os.Open("/data/sub")
+	check("open sub", err)
+	fmt.Println("fchdir sub:", d.Chdir(), wd())
+	got, err = os.ReadFile("in.txt")
+	show("relative read", len(got), err, got)
+	check("relative write", os.WriteFile("new.txt", []byte("relative\n"), 0o644))
+	check("relative mkdir", os.Mkdir("deeper", 0o755))
+	d.Close()
+	d, err = os.Open("deeper")
+	check("open deeper", err)
+	fmt.Println("fchdir deeper:", d.Chdir(), wd())
+	got, err = os.ReadFile("../in.txt")
+	show("dotdot read", len(got), err, got)
+	d.Close()
+	d, err = os.Open("/data/link")
+	check("open link", err)
+	fmt.Println("fchdir through a link:", d.Chdir(), wd())
+	d.Close()
+	d, err = os.Open("/data/old")
+	check("open old", err)
+	check("rename", os.Rename("/data/old", "/data/renamed"))
+	fmt.Println("fchdir after a rename:", d.Chdir(), wd())
+	_, err = os.Stat("here.txt")
+	fmt.Println("stat in the renamed directory:", err)
+	d.Close()
+	d, err = os.Open("/data/f.txt")
+	check("open file", err)
+	fmt.Println("fchdir on a file:", d.Chdir(), wd())
+	d.Close()
+	d, err = os.Open("/")
+	check("open /", err)
+	fmt.Println("fchdir out of the volume:", d.Chdir(), wd())
+	d.Close()
+	d, err = os.Open("/data")
+	check("open /data", err)
+	fmt.Println("fchdir to the volume's root:", d.Chdir(), wd())
+	got, err = os.ReadFile("sub/new.txt")
+	show("read from the root", len(got), err, got)
+	d.Close()
+}
+`
+
+// TestVolumeVectoredFchdir: readv, preadv, pwritev and writev on a volume
+// file, and fchdir to a volume's directories (also through a symbolic
+// link and after a rename), after which relative paths resolve there.
+func TestVolumeVectoredFchdir(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	img := volImage(t, "volvecfchdir", volVectorFchdirProgram)
+	dir := t.TempDir()
+	for _, d := range []string{"sub", "old"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("0123456789abc"), 0o644)
+	os.WriteFile(filepath.Join(dir, "sub", "in.txt"), []byte("inside\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "old", "here.txt"), nil, 0o644)
+	if err := os.Symlink("sub", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	r := volRun(t, img, []string{"-v", dir + ":/data"})
+	want := `readv: 7 <nil> "012" "" "3456"
+readv short: 6 <nil> "789a" "bc"
+readv at EOF: 0 <nil>
+preadv: 5 <nil> "45" "678"
+pwritev: 3 <nil>
+offset after preadv and pwritev: 13
+writev: 2 <nil>
+preadv at -1: -1 invalid argument
+readv 1025 iovecs: -1 invalid argument
+preadv 1025 iovecs: -1 invalid argument
+readv bad iovec array: bad address
+pwritev bad buffer: -1 bad address
+content: 15 <nil> "ABC3456789abc!?"
+fchdir sub: <nil> /data/sub
+relative read: 7 <nil> "inside\n"
+fchdir deeper: <nil> /data/sub/deeper
+dotdot read: 7 <nil> "inside\n"
+fchdir through a link: <nil> /data/sub
+fchdir after a rename: <nil> /data/renamed
+stat in the renamed directory: <nil>
+fchdir on a file: chdir /data/f.txt: not a directory /data/renamed
+fchdir out of the volume: <nil> /
+fchdir to the volume's root: <nil> /data
+read from the root: 9 <nil> "relative\n"
+`
+	if r.Code != 0 || r.Stdout != want {
+		t.Fatalf("want\n%s\n%s", want, r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sub", "new.txt")); string(b) != "relative\n" {
+		t.Errorf("sub/new.txt on the host: %q", b)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "sub", "deeper")); err != nil || !fi.IsDir() {
+		t.Errorf("sub/deeper on the host: %v", err)
+	}
+}

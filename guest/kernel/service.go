@@ -66,6 +66,10 @@ type SvcRequest struct {
 	Obj    int64     // the object behind the descriptor in Args[0], or -1
 	Flags  uint64    // SvcNonblock, SvcRetry
 
+	// Volume calls on descriptors pass the program's arguments, except
+	// fchdir: Args[1] and Args[2] are a kernel buffer and its size, for
+	// the directory's guest path, and the result is the path's length.
+	//
 	// Volume calls on paths (volume.go): the call is in its *at form
 	// (NR, Args); Vol is the volume (-1 for calls on a descriptor);
 	// Path[i][:PathLen[i]] is relative to the volume's root when
@@ -223,6 +227,9 @@ func svcComplete(h uint64, result int64) int64 {
 	w := &threads[idx]
 	if w.state == thFree || uint64(w.tid) != (h-1)>>16 || w.svcState != svcQueued {
 		return -eINVAL
+	}
+	if w.svcVol && w.regs.rax == sysFchdir {
+		result = volFchdirDone(result)
 	}
 	w.svcState = svcDone
 	w.svcResult = result

@@ -91,10 +91,14 @@ func allocFD(d fdesc, min int) int64 {
 
 // sysWriteImpl implements write(2).
 func sysWriteImpl(t *thread) int64 {
-	return writeFD(t, t.regs.rdi, uintptr(t.regs.rsi), uintptr(t.regs.rdx))
+	return writeFD(t, t.regs.rdi, uintptr(t.regs.rsi), uintptr(t.regs.rdx), true)
 }
 
-func writeFD(t *thread, fd uint64, p, n uintptr) int64 {
+// writeFD writes [p, p+n) to descriptor fd, as write(2). With wait false
+// a write that would block fails with EAGAIN instead: writev's iovecs
+// after one that was written must not put the thread to sleep (its call
+// would be dispatched again from the start, writing the data twice).
+func writeFD(t *thread, fd uint64, p, n uintptr, wait bool) int64 {
 	d := getFD(fd)
 	if d == nil {
 		return -eBADF
@@ -146,7 +150,7 @@ func writeFD(t *thread, fd uint64, p, n uintptr) int64 {
 		}
 		free := pipeSize - (pp.w - pp.r)
 		if free == 0 {
-			if d.nonblock {
+			if d.nonblock || !wait {
 				return -eAGAIN
 			}
 			return block(t, waitRead, 0, 0)
@@ -166,19 +170,25 @@ func writeFD(t *thread, fd uint64, p, n uintptr) int64 {
 	return -eBADF
 }
 
-// sysWritevImpl implements writev(2).
+// sysWritevImpl implements writev(2): iovec by iovec through write(2)'s
+// path, stopping at a short write; the bytes written so far if a later
+// iovec fails. A service's descriptor gets the whole call.
 func sysWritevImpl(t *thread) int64 {
-	if d := getFD(t.regs.rdi); d != nil && d.kind == fdSvc {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	if d.kind == fdSvc {
 		return svcFDCall(t, d)
 	}
 	iov, cnt := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
-	if cnt > 1024 || !userPrepare(iov, cnt*16, false) {
-		return -eINVAL
+	if e := iovArray(iov, cnt); e != 0 {
+		return e
 	}
 	total := int64(0)
 	for i := uintptr(0); i < cnt; i++ {
 		b, n := uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8))
-		r := writeFD(t, t.regs.rdi, b, n)
+		r := writeFD(t, t.regs.rdi, b, n, total == 0)
 		if r < 0 {
 			if total > 0 {
 				return total
@@ -193,9 +203,62 @@ func sysWritevImpl(t *thread) int64 {
 	return total
 }
 
+// sysReadvImpl implements readv(2): iovec by iovec through read(2)'s
+// path, stopping at a short read; the bytes read so far if a later iovec
+// fails or would block. A service's descriptor (socket, volume file) gets
+// the whole call.
+func sysReadvImpl(t *thread) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	if d.kind == fdSvc {
+		return svcFDCall(t, d)
+	}
+	iov, cnt := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
+	if e := iovArray(iov, cnt); e != 0 {
+		return e
+	}
+	total := int64(0)
+	for i := uintptr(0); i < cnt; i++ {
+		b, n := uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8))
+		r := readFD(t, t.regs.rdi, b, n, total == 0)
+		if r < 0 {
+			if total > 0 {
+				return total
+			}
+			return r
+		}
+		total += r
+		if uintptr(r) < n {
+			break
+		}
+	}
+	return total
+}
+
+// iovArray checks (and maps) an array of cnt struct iovec: 0, -EINVAL
+// for more than UIO_MAXIOV, or -EFAULT. The buffers are checked as each
+// is used.
+func iovArray(iov, cnt uintptr) int64 {
+	if cnt > 1024 { // UIO_MAXIOV
+		return -eINVAL
+	}
+	if !userPrepare(iov, cnt*16, false) {
+		return -eFAULT
+	}
+	return 0
+}
+
 // sysReadImpl implements read(2).
 func sysReadImpl(t *thread) int64 {
-	fd, p, n := t.regs.rdi, uintptr(t.regs.rsi), uintptr(t.regs.rdx)
+	return readFD(t, t.regs.rdi, uintptr(t.regs.rsi), uintptr(t.regs.rdx), true)
+}
+
+// readFD reads into [p, p+n) from descriptor fd, as read(2). With wait
+// false a read that would block fails with EAGAIN instead (readv's iovecs
+// after one that got data, see writeFD).
+func readFD(t *thread, fd uint64, p, n uintptr, wait bool) int64 {
 	d := getFD(fd)
 	if d == nil {
 		return -eBADF
@@ -221,7 +284,7 @@ func sysReadImpl(t *thread) int64 {
 		}
 		return r
 	case fdDevice:
-		return readDevice(d, p, n)
+		return readDevice(d, p, n, d.off, true)
 	case fdDir, fdTmpDir:
 		return -eISDIR
 	case fdEventfd:
@@ -230,7 +293,7 @@ func sysReadImpl(t *thread) int64 {
 		}
 		e := &eventfds[d.obj]
 		if e.count == 0 {
-			if d.nonblock {
+			if d.nonblock || !wait {
 				return -eAGAIN
 			}
 			return block(t, waitRead, 0, 0)
@@ -247,10 +310,10 @@ func sysReadImpl(t *thread) int64 {
 		pp := &pipes[d.obj]
 		avail := pp.w - pp.r
 		if avail == 0 {
-			if pp.writers == 0 {
-				return 0
+			if pp.writers == 0 || n == 0 {
+				return 0 // (Linux's pipe_read returns at once for 0 bytes)
 			}
-			if d.nonblock {
+			if d.nonblock || !wait {
 				return -eAGAIN
 			}
 			return block(t, waitRead, 0, 0)

@@ -409,8 +409,9 @@ func readFile(d *fdesc, p, n uintptr, off int64, advance bool) int64 {
 	return int64(k)
 }
 
-// readDevice reads from /dev/null, /dev/zero or /dev/urandom.
-func readDevice(d *fdesc, p, n uintptr) int64 {
+// readDevice reads from /dev/null, /dev/zero or /dev/urandom, or from a
+// generated file at off (advancing the descriptor's offset if advance).
+func readDevice(d *fdesc, p, n uintptr, off int64, advance bool) int64 {
 	switch d.obj {
 	case devNull:
 		return 0
@@ -420,11 +421,16 @@ func readDevice(d *fdesc, p, n uintptr) int64 {
 	}
 	if d.obj >= devEtc {
 		f := &etcFiles[d.obj-devEtc]
-		if d.off >= int64(f.size) {
+		if off < 0 {
+			return -eINVAL
+		}
+		if off >= int64(f.size) {
 			return 0
 		}
-		k := copy(mem(p, n), mem(f.data+uintptr(d.off), f.size-uintptr(d.off)))
-		d.off += int64(k)
+		k := copy(mem(p, n), mem(f.data+uintptr(off), f.size-uintptr(off)))
+		if advance {
+			d.off += int64(k)
+		}
 		return int64(k)
 	}
 	for i := uintptr(0); i < n; i += 8 {
@@ -442,20 +448,24 @@ func sysPread64Impl(t *thread) int64 {
 	if d == nil {
 		return -eBADF
 	}
-	p, n := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
+	return preadFD(d, uintptr(t.regs.rsi), uintptr(t.regs.rdx), int64(t.regs.r10))
+}
+
+// preadFD reads into [p, p+n) from d at off, as pread64(2).
+func preadFD(d *fdesc, p, n uintptr, off int64) int64 {
 	if !userPrepare(p, n, true) {
 		return -eFAULT
 	}
 	switch d.kind {
 	case fdFile:
-		return readFile(d, p, n, int64(t.regs.r10), false)
+		return readFile(d, p, n, off, false)
 	case fdTmpFile:
-		if int64(t.regs.r10) < 0 {
+		if off < 0 {
 			return -eINVAL
 		}
-		return tmpRead(d.obj, p, n, int64(t.regs.r10))
+		return tmpRead(d.obj, p, n, off)
 	case fdDevice:
-		return readDevice(d, p, n)
+		return readDevice(d, p, n, off, false)
 	case fdDir, fdTmpDir:
 		return -eISDIR
 	}
@@ -468,7 +478,11 @@ func sysPwrite64Impl(t *thread) int64 {
 	if d == nil {
 		return -eBADF
 	}
-	p, n, off := uintptr(t.regs.rsi), uintptr(t.regs.rdx), int64(t.regs.r10)
+	return pwriteFD(d, uintptr(t.regs.rsi), uintptr(t.regs.rdx), int64(t.regs.r10))
+}
+
+// pwriteFD writes [p, p+n) to d at off, as pwrite64(2).
+func pwriteFD(d *fdesc, p, n uintptr, off int64) int64 {
 	if !userPrepare(p, n, false) {
 		return -eFAULT
 	}
@@ -484,6 +498,51 @@ func sysPwrite64Impl(t *thread) int64 {
 		return -eBADF
 	}
 	return -eSPIPE
+}
+
+// sysPreadvImpl implements preadv(2) (the offset is pos_l: x86-64 passes
+// it whole) iovec by iovec through pread64's path, and sysPwritevImpl
+// pwritev(2) through pwrite64's: they stop at a short transfer and return
+// the bytes so far if a later iovec fails. Volume files are served by
+// the volume service (volume.go); other descriptors have no offset.
+func sysPreadvImpl(t *thread) int64 { return prwv(t, false) }
+
+// sysPwritevImpl implements pwritev(2) (see sysPreadvImpl).
+func sysPwritevImpl(t *thread) int64 { return prwv(t, true) }
+
+func prwv(t *thread, write bool) int64 {
+	d := getFD(t.regs.rdi)
+	if d == nil {
+		return -eBADF
+	}
+	iov, cnt, off := uintptr(t.regs.rsi), uintptr(t.regs.rdx), int64(t.regs.r10)
+	if off < 0 {
+		return -eINVAL
+	}
+	if e := iovArray(iov, cnt); e != 0 {
+		return e
+	}
+	total := int64(0)
+	for i := uintptr(0); i < cnt; i++ {
+		b, n := uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8))
+		var r int64
+		if write {
+			r = pwriteFD(d, b, n, off+total)
+		} else {
+			r = preadFD(d, b, n, off+total)
+		}
+		if r < 0 {
+			if total > 0 {
+				return total
+			}
+			return r
+		}
+		total += r
+		if uintptr(r) < n {
+			break
+		}
+	}
+	return total
 }
 
 // sysLseekImpl implements lseek(2).
@@ -714,7 +773,9 @@ func sysChdirImpl(t *thread) int64 {
 	return setCwd(pathBuf[:n])
 }
 
-// sysFchdirImpl implements fchdir(2).
+// sysFchdirImpl implements fchdir(2) on the root file system's and
+// /tmp's directories (a volume's directory is the volume service's:
+// volume.go).
 func sysFchdirImpl(t *thread) int64 {
 	d := getFD(t.regs.rdi)
 	if d == nil {

@@ -5,7 +5,6 @@ package kernel
 // mistakes), then forwards the call to the network service (service.go).
 
 const (
-	sysReadv       = 19
 	sysSocket      = 41
 	sysConnect     = 42
 	sysAccept      = 43
@@ -183,18 +182,6 @@ func svcFDCall(t *thread, d *fdesc) int64 {
 	return svcForward(t, svc, obj, d.nonblock)
 }
 
-// sysReadvImpl implements readv(2) on sockets.
-func sysReadvImpl(t *thread) int64 {
-	d := getFD(t.regs.rdi)
-	if d == nil {
-		return -eBADF
-	}
-	if d.kind != fdSvc {
-		return -eINVAL
-	}
-	return svcFDCall(t, d)
-}
-
 // sockArgs checks (and maps) the user memory a forwarded call touches:
 // 0, -EFAULT, or -EINVAL for a length Linux refuses.
 func sockArgs(t *thread) int64 {
@@ -254,11 +241,8 @@ func addrOutOK(addr, lenp uintptr) bool {
 
 // iovArgs checks an iovec array and the buffers it points to.
 func iovArgs(iov, cnt uintptr, write bool) int64 {
-	if cnt > 1024 { // UIO_MAXIOV
-		return -eINVAL
-	}
-	if !userPrepare(iov, cnt*16, false) {
-		return -eFAULT
+	if e := iovArray(iov, cnt); e != 0 {
+		return e
 	}
 	for i := uintptr(0); i < cnt; i++ {
 		if !userPrepare(uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8)), write) {

@@ -103,6 +103,9 @@ const (
 	sysUnlinkat       = 263
 	sysRenameat       = 264
 	sysRenameat2      = 316
+	sysReadv          = 19
+	sysPreadv         = 295
+	sysPwritev        = 296
 )
 
 var sysTable = [...]sysFunc{
@@ -207,6 +210,8 @@ var sysTable = [...]sysFunc{
 	sysSplice:         sysEinvalImpl,
 	sysSendfile:       sysEinvalImpl,
 	sysReadv:          sysReadvImpl,
+	sysPreadv:         sysPreadvImpl,
+	sysPwritev:        sysPwritevImpl,
 	sysConnect:        sysSockCallImpl,
 	sysAccept:         sysSockCallImpl,
 	sysAccept4:        sysSockCallImpl,

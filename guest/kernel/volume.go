@@ -252,8 +252,8 @@ func volRoute(t *thread, restart bool) (r int64, ok bool) {
 		if svc != SvcVolume {
 			return 0, false
 		}
-		if !volFDArgsOK(t) {
-			return -eFAULT, true
+		if e := volFDArgs(t); e != 0 {
+			return e, true
 		}
 		t.svcVol = true
 		t.svcVolVol = int8(mountOfObj(obj))
@@ -320,8 +320,8 @@ func volFinish(t *thread, r int64) int64 {
 // svcFDCall).
 func volFDCall(t *thread) bool {
 	switch t.regs.rax {
-	case sysPread64, sysPwrite64, sysLseek, sysFstat, sysFsync, sysFdatasync,
-		sysFtruncate, sysGetdents64, sysFchmod, sysFstatfs:
+	case sysPread64, sysPwrite64, sysPreadv, sysPwritev, sysLseek, sysFstat, sysFsync, sysFdatasync,
+		sysFtruncate, sysGetdents64, sysFchmod, sysFstatfs, sysFchdir:
 		return true
 	case sysNewfstatat:
 		_, isPath := volNormalize(t)
@@ -332,24 +332,58 @@ func volFDCall(t *thread) bool {
 	return false
 }
 
-// volFDArgsOK checks the user memory of a descriptor call.
-func volFDArgsOK(t *thread) bool {
+// volFDArgs checks (and maps) the user memory of a descriptor call: 0,
+// -EFAULT, or -EINVAL for too many iovecs.
+func volFDArgs(t *thread) int64 {
 	a1, a2 := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
+	ok := true
 	switch t.regs.rax {
 	case sysPread64, sysGetdents64:
-		return userPrepare(a1, a2, true)
+		ok = userPrepare(a1, a2, true)
 	case sysPwrite64:
-		return userPrepare(a1, a2, false)
+		ok = userPrepare(a1, a2, false)
+	case sysPreadv, sysPwritev:
+		return iovArgs(a1, a2, t.regs.rax == sysPreadv)
 	case sysFstat:
-		return userPrepare(a1, 144, true)
+		ok = userPrepare(a1, 144, true)
 	case sysNewfstatat:
-		return userPrepare(a2, 144, true)
+		ok = userPrepare(a2, 144, true)
 	case sysFstatfs:
-		return userPrepare(a1, 120, true)
+		ok = userPrepare(a1, 120, true)
 	case sysUtimensat:
-		return a2 == 0 || userPrepare(a2, 32, false)
+		ok = a2 == 0 || userPrepare(a2, 32, false)
 	}
-	return true
+	if !ok {
+		return -eFAULT
+	}
+	return 0
+}
+
+// volDirPath receives the guest path of the directory a volume fchdir
+// names: the service writes it there (volFill passes its address) and
+// the kernel takes it as the service completes the call (volFchdirDone),
+// before the service can take the next request.
+var volDirPath [maxPath]byte
+
+// volFchdirDone makes the path the volume service wrote for an fchdir
+// call (n, the service's result: its length, or -errno) the working
+// directory, and returns the call's result. Called from svcComplete.
+func volFchdirDone(n int64) int64 {
+	if n < 0 {
+		return n
+	}
+	if n == 0 || n > maxPath || volDirPath[0] != '/' {
+		return -eIO // (the service writes an absolute path that fits)
+	}
+	m, errno := appendClean(&pathBuf, 0, volDirPath[:n])
+	if errno != 0 {
+		return errno
+	}
+	if v, _ := volOf(pathBuf[:m]); v < 0 {
+		return -eIO
+	}
+	cwdLen = copy(cwd[:], pathBuf[:m])
+	return 0
 }
 
 // volPathArgsOK checks the user memory of a path call (normalized).
@@ -378,6 +412,11 @@ func volFill(w *thread, req uintptr) {
 	store64(req+96, ^uint64(0))
 	store64(req+104, 0) // PathLen
 	store64(req+112, 0)
+	if w.regs.rax == sysFchdir && w.svcObj >= 0 {
+		// The service writes the directory's guest path here.
+		store64(req+24, uint64(addrOf(&volDirPath[0])))
+		store64(req+32, maxPath)
+	}
 	c, ok := volNormalize(w)
 	if !ok || w.svcObj >= 0 {
 		return // a call on a descriptor: Obj says which

@@ -36,7 +36,10 @@
 // call (one Twalk for the whole path when no symbolic link is in the way)
 // and the fids clunked afterwards; an open descriptor keeps one opened fid
 // (its object), its file offset, and its path for the calls relative to
-// it. Reads and writes larger than a message are split by the library.
+// it and for fchdir (the service answers with the directory's guest path,
+// which the kernel makes the working directory). Reads and writes larger
+// than a message are split by the library; readv, writev, preadv and
+// pwritev go iovec by iovec.
 // fsync returns after the host's Rfsync, hence after fsync(2) on the
 // host. Error numbers of Rlerror are Linux's and pass through; a volume
 // that could not be mounted answers EIO.

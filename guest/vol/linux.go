@@ -24,6 +24,7 @@ const (
 	sysFdatasync  = 75
 	sysTruncate   = 76
 	sysFtruncate  = 77
+	sysFchdir     = 81
 	sysFchmod     = 91
 	sysStatfs     = 137
 	sysFstatfs    = 138
@@ -38,6 +39,8 @@ const (
 	sysFchmodat   = 268
 	sysFaccessat  = 269
 	sysUtimensat  = 280
+	sysPreadv     = 295
+	sysPwritev    = 296
 	sysRenameat2  = 316
 )
 

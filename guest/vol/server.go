@@ -586,13 +586,19 @@ func (s *server) objCall(o *object, r *request) int64 {
 		n, e := s.read(o, s.iovecs(a[1], a[2]), o.off)
 		o.off += n
 		return ret(n, e)
-	case sysPread64:
+	case sysPread64, sysPreadv:
 		if int64(a[3]) < 0 {
 			return errno(syscall.EINVAL)
 		}
-		return ret(s.read(o, []iov{{a[1], a[2]}}, int64(a[3])))
-	case sysWrite, sysWritev, sysPwrite64:
+		bufs := []iov{{a[1], a[2]}}
+		if r.nr == sysPreadv {
+			bufs = s.iovecs(a[1], a[2])
+		}
+		return ret(s.read(o, bufs, int64(a[3])))
+	case sysWrite, sysWritev, sysPwrite64, sysPwritev:
 		return s.write(o, r)
+	case sysFchdir:
+		return s.fchdir(o, a[1], a[2])
 	case sysLseek:
 		return s.lseek(o, int64(a[1]), a[2])
 	case sysFstat:
@@ -672,19 +678,20 @@ func (s *server) read(o *object, bufs []iov, off int64) (int64, syscall.Errno) {
 	return total, 0
 }
 
-// write implements write, writev and pwrite64. With O_APPEND every write
-// goes to the end of the file (pwrite too, as on Linux).
+// write implements write, writev, pwrite64 and pwritev. With O_APPEND
+// every write goes to the end of the file (pwrite too, as on Linux).
 func (s *server) write(o *object, r *request) int64 {
 	a := &r.args
+	positioned := r.nr == sysPwrite64 || r.nr == sysPwritev
 	bufs := []iov{{a[1], a[2]}}
-	if r.nr == sysWritev {
+	if r.nr == sysWritev || r.nr == sysPwritev {
 		bufs = s.iovecs(a[1], a[2])
 	}
 	if !o.writable() {
 		return errno(syscall.EBADF)
 	}
 	off := o.off
-	if r.nr == sysPwrite64 {
+	if positioned {
 		if int64(a[3]) < 0 {
 			return errno(syscall.EINVAL)
 		}
@@ -713,10 +720,29 @@ func (s *server) write(o *object, r *request) int64 {
 			break
 		}
 	}
-	if r.nr != sysPwrite64 {
+	if !positioned {
 		o.off = off + total
 	}
 	return ret(total, e)
+}
+
+// fchdir answers fchdir(2) on o: it writes the directory's guest path
+// (the volume's directory and o's real names from its root, so a
+// directory renamed through the service is found at its new name) into
+// the kernel's buffer [p, p+size), which becomes the working directory,
+// and returns its length.
+func (s *server) fchdir(o *object, p, size uint64) int64 {
+	if !o.dir {
+		return errno(syscall.ENOTDIR)
+	}
+	dir := o.vol.dir
+	if len(o.path) > 0 {
+		dir += "/" + strings.Join(o.path, "/")
+	}
+	if uint64(len(dir)) > size {
+		return errno(syscall.ENAMETOOLONG)
+	}
+	return int64(copy(s.mem(p, uint64(len(dir))), dir))
 }
 
 // lseek implements lseek(2). On a directory only offsets that getdents

@@ -327,6 +327,29 @@ func TestFiles(t *testing.T) {
 		t.Fatalf("after writev: %q", b)
 	}
 
+	// pwritev and preadv: at their offset, the file offset unchanged.
+	o = e.open(0, "big", oRdwr, 0)
+	want(t, "lseek", e.obj(sysLseek, o, 1, seekSet), 1)
+	p, c = iov([]byte("XY"), []byte("Z"))
+	want(t, "pwritev", e.obj(sysPwritev, o, p, c, 3), 3)
+	x, y = make([]byte, 2), make([]byte, 10)
+	p, c = iov(x, y)
+	want(t, "preadv", e.obj(sysPreadv, o, p, c, 2), 4)
+	xa, ya := binary.LittleEndian.Uint64(e.bytes(p, 16)), binary.LittleEndian.Uint64(e.bytes(p+16, 16))
+	if got := string(e.bytes(xa, 2)) + string(e.bytes(ya, 2)); got != "cXYZ" {
+		t.Fatalf("preadv read %q, want cXYZ", got)
+	}
+	want(t, "preadv at a negative offset", e.obj(sysPreadv, o, p, c, ^uint64(0)), neg(syscall.EINVAL))
+	want(t, "pwritev at a negative offset", e.obj(sysPwritev, o, p, c, ^uint64(0)), neg(syscall.EINVAL))
+	want(t, "offset kept", e.obj(sysLseek, o, 0, seekCur), 1)
+	e.obj(sysClose, o)
+	if b, _ := os.ReadFile(filepath.Join(host, "big")); string(b) != "abcXYZ" {
+		t.Fatalf("after pwritev: %q", b)
+	}
+	o = e.open(0, "big", oRdonly, 0)
+	want(t, "pwritev on O_RDONLY", e.obj(sysPwritev, o, p, c, 0), neg(syscall.EBADF))
+	e.obj(sysClose, o)
+
 	// Errors pass through.
 	want(t, "open missing", e.open(0, "nope", oRdonly, 0), neg(syscall.ENOENT))
 	want(t, "open in missing dir", e.open(0, "nodir/x", oCreat|oWronly, 0o644), neg(syscall.ENOENT))
@@ -450,6 +473,55 @@ func TestDirectories(t *testing.T) {
 	syscall.Stat(host, &hst)
 	if st.Ino != hst.Ino || st.Mode&sIFMT != sIFDIR {
 		t.Fatalf("stat root %+v", st)
+	}
+}
+
+// TestFchdir: fchdir on a directory object answers the directory's guest
+// path (its real names, after renames), for the kernel's buffer.
+func TestFchdir(t *testing.T) {
+	e := newEnv(t, "/data", "/other/vol")
+	want(t, "mkdir", e.path(sysMkdirat, 0, "d", 0, 0, 0o755), 0)
+	want(t, "mkdir nested", e.path(sysMkdirat, 0, "d/e", 0, 0, 0o755), 0)
+	want(t, "symlink", e.path(sysSymlinkat, 0, "l", e.put([]byte("d/e\x00"))), 0)
+	o := e.open(0, "d/f", oCreat|oWronly, 0o644)
+	want(t, "create", min(o, 0), 0)
+	fchdir := func(what string, o int64, size int) string {
+		t.Helper()
+		a := e.buf(size)
+		n := e.obj(sysFchdir, o, a, uint64(size))
+		if n < 0 {
+			return errOf(n).Error()
+		}
+		return string(e.bytes(a, int(n)))
+	}
+	for _, c := range []struct {
+		vol   int
+		path  string
+		flags uint64
+		want  string
+	}{
+		{0, "", oRdonly | oDirectory, "/data"},
+		{0, "d", oRdonly | oDirectory, "/data/d"},
+		{0, "d/e", oPath, "/data/d/e"},
+		{0, "l", oRdonly, "/data/d/e"}, // the real path
+		{0, "d/f", oRdonly, syscall.ENOTDIR.Error()},
+		{0, "l", oPath | oNofollow, syscall.ENOTDIR.Error()},
+		{1, "", oRdonly, "/other/vol"},
+	} {
+		d := e.open(c.vol, c.path, c.flags, 0)
+		want(t, "open "+c.path, min(d, 0), 0)
+		if got := fchdir(c.path, d, 4096); got != c.want {
+			t.Errorf("fchdir on %d:%q (flags %#x): %q, want %q", c.vol, c.path, c.flags, got, c.want)
+		}
+		e.obj(sysClose, d)
+	}
+	d := e.open(0, "d/e", oRdonly, 0)
+	if got := fchdir("short buffer", d, 5); got != syscall.ENAMETOOLONG.Error() {
+		t.Errorf("fchdir with a 5-byte buffer: %q", got)
+	}
+	want(t, "rename", e.two(sysRenameat2, 0, "d", "moved", 0, 0, 0, 0, 0), 0)
+	if got := fchdir("after rename", d, 4096); got != "/data/moved/e" {
+		t.Errorf("fchdir after the rename: %q, want /data/moved/e", got)
 	}
 }
 
