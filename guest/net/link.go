@@ -36,6 +36,10 @@ type link struct {
 	txFree   []int   // free buffer offsets
 	txSG     []virtio.Buffer
 	kickFrom uint16 // avail index at the last notification (WritePackets)
+	acks     ackHolder
+	ackTimer *time.Timer // sends the held ACKs (flushAcks)
+	ackArmed bool
+	out      []*stack.PacketBuffer // WritePackets' scratch: what to send for one packet
 
 	mu   sync.Mutex
 	disp stack.NetworkDispatcher
@@ -80,6 +84,8 @@ func openLink(base uintptr) (*link, error) {
 	}
 	dma := &virtio.DMA{Mem: kernel.Mem(a, uintptr(pages)*4096), Phys: uint64(a)}
 	l := &link{dev: dev, dma: dma, gso: dev.Features&netFOffload == netFOffload}
+	l.ackTimer = time.AfterFunc(time.Hour, l.flushAcks)
+	l.ackTimer.Stop()
 	if l.rx, err = dev.SetupQueue(0, queueSize, dma); err != nil {
 		return nil, err
 	}
@@ -173,7 +179,8 @@ func (l *link) deliver(frame []byte) {
 	d.DeliverNetworkPacket(header.Ethernet(pkt.LinkHeader().Slice()).Type(), pkt)
 }
 
-// WritePackets sends frames, notifying the device once for the batch.
+// WritePackets sends frames, notifying the device once for the batch. A
+// pure TCP ACK may be held back (acks.go).
 func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
@@ -181,34 +188,77 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	l.kickFrom = l.tx.AvailIdx()
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
-		size := netHdrLen + pkt.Size()
-		k := (size + txBufLen - 1) / txBufLen
-		if k > txChainMax {
-			n++ // too big for the device: drop it
-			continue
+		l.out = l.acks.filter(pkt, l.out[:0])
+		ok := true
+		for _, p := range l.out {
+			if p == pkt {
+				ok = l.put(p)
+			} else {
+				l.put(p) // a held ACK released (lost if there is no room)
+				p.DecRef()
+			}
 		}
-		if !l.room(k) {
+		clear(l.out)
+		if !ok {
 			break
 		}
-		offs := l.txFree[len(l.txFree)-k:]
-		l.txSG = l.txSG[:0]
-		for i, off := range offs {
-			l.txSG = append(l.txSG, virtio.Buffer{Off: off, Len: min(txBufLen, size-i*txBufLen)})
-		}
-		l.fill(offs, pkt)
-		h, err := l.tx.Add(l.txSG...)
-		if err != nil {
-			break
-		}
-		l.txChain[h] = append(l.txChain[h][:0], offs...)
-		l.txFree = l.txFree[:len(l.txFree)-k]
 		n++
+	}
+	if l.acks.pending() && !l.ackArmed {
+		l.ackTimer.Reset(ackDelay)
+		l.ackArmed = true
 	}
 	l.tx.Kick(l.kickFrom)
 	if n == 0 && pkts.Len() > 0 {
 		return 0, &tcpip.ErrWouldBlock{}
 	}
 	return n, nil
+}
+
+// flushAcks sends the ACKs held back longer than ackDelay (its timer).
+func (l *link) flushAcks() {
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	l.ackArmed = false
+	if !l.acks.pending() {
+		return
+	}
+	l.reclaim()
+	l.kickFrom = l.tx.AvailIdx()
+	l.out = l.acks.flush(l.out[:0])
+	for _, p := range l.out {
+		l.put(p)
+		p.DecRef()
+	}
+	clear(l.out)
+	l.tx.Kick(l.kickFrom)
+}
+
+// put queues one frame for the device (not notified yet). It reports
+// false when the ring stayed full (txWait); a frame too big for the
+// device is dropped and counts as sent.
+func (l *link) put(pkt *stack.PacketBuffer) bool {
+	size := netHdrLen + pkt.Size()
+	k := (size + txBufLen - 1) / txBufLen
+	if k > txChainMax {
+		return true // too big for the device: drop it
+	}
+	if !l.room(k) {
+		return false
+	}
+	offs := l.txFree[len(l.txFree)-k:]
+	l.txSG = l.txSG[:0]
+	for i, off := range offs {
+		l.txSG = append(l.txSG, virtio.Buffer{Off: off, Len: min(txBufLen, size-i*txBufLen)})
+	}
+	l.fill(offs, pkt)
+	h, err := l.tx.Add(l.txSG...)
+	if err != nil {
+		return false
+	}
+	l.txChain[h] = append(l.txChain[h][:0], offs...)
+	l.txFree = l.txFree[:len(l.txFree)-k]
+	return true
 }
 
 // txWait bounds how long a sender waits for the device to return transmit
