@@ -137,3 +137,24 @@ func TestNewSeqPacketBadFD(t *testing.T) {
 		t.Error("NewSeqPacket(-1) succeeded")
 	}
 }
+func TestSeqPacketTryRead(t *testing.T) {
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	buf := make([]byte, 64)
+	if _, err := b.TryRead(buf); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("TryRead with nothing waiting = %v, want EAGAIN", err)
+	}
+	if err := a.Write([]byte("frame")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.TryRead(buf); err != nil || string(buf[:n]) != "frame" {
+		t.Fatalf("TryRead = %q, %v", buf[:n], err)
+	}
+	a.Close()
+	if _, err := b.TryRead(buf); !errors.Is(err, io.EOF) {
+		t.Fatalf("TryRead after the peer closed = %v, want io.EOF", err)
+	}
+	b.Close()
+	if _, err := b.TryRead(buf); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("TryRead after Close = %v, want os.ErrClosed", err)
+	}
+}

@@ -32,9 +32,10 @@ type OffloadBackend interface {
 }
 
 // PollBackend is a Backend over one non-blocking file descriptor that
-// carries a frame per read (TAP). The device then serves both queues from
-// one OS thread that sleeps in ppoll on the descriptor and on its
-// doorbell (ioloop.go), instead of three goroutines handing frames over.
+// carries a frame per read (TAP, the user network's socket). The device
+// then serves both queues from one OS thread that sleeps in ppoll on the
+// descriptor and on its doorbell (ioloop.go), instead of three
+// goroutines handing frames over.
 type PollBackend interface {
 	Backend
 	// PollFD is the descriptor that becomes readable when frames arrive.

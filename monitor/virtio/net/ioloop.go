@@ -13,7 +13,8 @@ import (
 	"brique.dev/brique/monitor/virtio"
 )
 
-// The I/O loop serves a device whose backend is a PollBackend (TAP). One
+// The I/O loop serves a device whose backend is a PollBackend (TAP, the
+// user network's socket). One
 // goroutine, locked to its OS thread, moves frames both ways and sleeps
 // in ppoll on two descriptors: the backend (frames to receive) and the
 // device's doorbell, an eventfd the vCPU thread writes when the driver
@@ -30,10 +31,12 @@ import (
 // Measured with wrk -c32 against the HTTP server: no polling 32-34k
 // requests/s, 20 us 22-27k, 50 us 25k.
 //
-// The user network's socket backend keeps the goroutines: served by this
-// loop it went from 13k to 11k requests/s (same measurement through
-// brique run -p), brique-netd's own network stack competing for the same
-// two CPUs with the extra kicks.
+// The user network's socket backend (brique-netd) is served by this loop
+// too. A first try had made it slower (13k to 11k requests/s through
+// brique run -p), but then every message on the socket also woke an idle
+// Go thread through the Go poller, where the descriptor was registered
+// too; without that, the loop serves it at 13.8-15.0k requests/s against
+// 11.4-13.2k for the goroutines (docs/decisions/017).
 
 // rxErrorPause is how long the loop leaves the backend alone after a read
 // error that is not its end.

@@ -18,9 +18,10 @@ import (
 // when its peer goes away; SOCK_STREAM is refused (it has no message
 // boundaries).
 //
-// It uses only read, write and close on the descriptor (plus the Go
-// poller's epoll), which the monitor's seccomp filter allows, so it
-// keeps working after the filter is installed.
+// It uses only read, write, ppoll and close on the descriptor, which the
+// monitor's seccomp filter allows, so it keeps working after the filter
+// is installed. It is a PollBackend: the device serves it from its I/O
+// thread (ioloop.go), like a TAP device.
 type Socket struct {
 	sp   *helperproc.SeqPacket
 	name string
@@ -142,3 +143,22 @@ func (s *Socket) Close() error { return s.sp.Close() }
 
 // Name is the name given to NewSocketFD (or the file's name).
 func (s *Socket) Name() string { return s.name }
+
+// PollFD implements PollBackend.
+func (s *Socket) PollFD() int { return s.sp.Fd() }
+
+// TryReadFrame implements PollBackend: the frame lands at
+// buf[HeaderSize:], after an all-zero virtio-net header (no offload).
+func (s *Socket) TryReadFrame(buf []byte) (int, error) {
+	for {
+		n, err := s.sp.TryRead(buf[HeaderSize:])
+		if err != nil {
+			return 0, fmt.Errorf("socket backend %s: %w", s.name, err)
+		}
+		if n < 14 && len(buf)-HeaderSize >= 14 {
+			continue // runt
+		}
+		clear(buf[:HeaderSize])
+		return n, nil
+	}
+}
