@@ -13,28 +13,59 @@ import (
 	"brique.dev/brique/monitor/helperproc"
 )
 
-func pair(t *testing.T, typ int) (a, b *helperproc.SeqPacket) {
+// msgConn is what SeqPacket and FrameFD have in common; the tests run on
+// both.
+type msgConn interface {
+	Read([]byte) (int, error)
+	Write([]byte) error
+	Close() error
+	Closed() bool
+	Fd() int
+}
+
+// kinds opens a descriptor as each of the two types.
+var kinds = []struct {
+	name string
+	open func(fd int, name string, seq bool) (msgConn, error)
+}{
+	{"SeqPacket", func(fd int, name string, seq bool) (msgConn, error) {
+		if seq {
+			return helperproc.NewSeqPacket(fd, name)
+		}
+		return helperproc.NewDatagram(fd, name)
+	}},
+	{"FrameFD", func(fd int, name string, seq bool) (msgConn, error) {
+		return helperproc.NewFrameFD(fd, name, seq)
+	}},
+}
+
+// forKinds runs f once per type, as a subtest.
+func forKinds(t *testing.T, f func(t *testing.T, open func(fd int, name string, seq bool) (msgConn, error))) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) { f(t, k.open) })
+	}
+}
+
+func pair(t *testing.T, open func(int, string, bool) (msgConn, error), typ int) (a, b msgConn) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := helperproc.NewSeqPacket
-	if typ == unix.SOCK_DGRAM {
-		open = helperproc.NewDatagram
-	}
-	if a, err = open(fds[0], "a"); err != nil {
+	if a, err = open(fds[0], "a", typ == unix.SOCK_SEQPACKET); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = open(fds[1], "b"); err != nil {
+	if b, err = open(fds[1], "b", typ == unix.SOCK_SEQPACKET); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
 }
 
-func TestSeqPacketRoundTrip(t *testing.T) {
-	a, b := pair(t, unix.SOCK_SEQPACKET)
+func TestSeqPacketRoundTrip(t *testing.T) { forKinds(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, open func(int, string, bool) (msgConn, error)) {
+	a, b := pair(t, open, unix.SOCK_SEQPACKET)
 	msgs := [][]byte{[]byte("hello"), bytes.Repeat([]byte{7}, 9000), []byte("x")}
 	for _, m := range msgs {
 		if err := a.Write(m); err != nil {
@@ -56,20 +87,30 @@ func TestSeqPacketRoundTrip(t *testing.T) {
 	if n, err := a.Read(buf); err != nil || string(buf[:n]) != "late" {
 		t.Errorf("waiting Read = %q, %v", buf[:n], err)
 	}
-	if a.Fd() < 0 || a.File() == nil || a.Closed() {
-		t.Errorf("Fd %d, File %v, Closed %v", a.Fd(), a.File(), a.Closed())
+	if a.Fd() < 0 || a.Closed() {
+		t.Errorf("Fd %d, Closed %v", a.Fd(), a.Closed())
 	}
-	sndbuf := 0
-	if err := a.Control(func(fd int) { sndbuf, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF) }); err != nil || sndbuf <= 0 {
-		t.Errorf("Control: SO_SNDBUF %d, %v", sndbuf, err)
+	sndbuf, err := unix.GetsockoptInt(a.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if sp, ok := a.(*helperproc.SeqPacket); ok {
+		if sp.File() == nil {
+			t.Error("File() = nil")
+		}
+		if err := sp.Control(func(fd int) { sndbuf, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF) }); err != nil {
+			t.Errorf("Control: %v", err)
+		}
+	}
+	if err != nil || sndbuf <= 0 {
+		t.Errorf("SO_SNDBUF %d, %v", sndbuf, err)
 	}
 	if err := a.Write(make([]byte, sndbuf+1)); !errors.Is(err, unix.EMSGSIZE) {
 		t.Errorf("Write larger than the socket buffer: %v", err)
 	}
 }
 
-func TestSeqPacketPeerClosed(t *testing.T) {
-	a, b := pair(t, unix.SOCK_SEQPACKET)
+func TestSeqPacketPeerClosed(t *testing.T) { forKinds(t, testPeerClosed) }
+
+func testPeerClosed(t *testing.T, open func(int, string, bool) (msgConn, error)) {
+	a, b := pair(t, open, unix.SOCK_SEQPACKET)
 	if err := a.Write([]byte("last")); err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +127,10 @@ func TestSeqPacketPeerClosed(t *testing.T) {
 	}
 }
 
-func TestSeqPacketClose(t *testing.T) {
-	a, b := pair(t, unix.SOCK_SEQPACKET)
+func TestSeqPacketClose(t *testing.T) { forKinds(t, testClose) }
+
+func testClose(t *testing.T, open func(int, string, bool) (msgConn, error)) {
+	a, b := pair(t, open, unix.SOCK_SEQPACKET)
 	// Close unblocks a waiting Read.
 	done := make(chan error, 1)
 	go func() {
@@ -122,8 +165,10 @@ func TestSeqPacketClose(t *testing.T) {
 }
 
 // On a datagram socket an empty message is a message.
-func TestDatagramEmpty(t *testing.T) {
-	a, b := pair(t, unix.SOCK_DGRAM)
+func TestDatagramEmpty(t *testing.T) { forKinds(t, testDatagramEmpty) }
+
+func testDatagramEmpty(t *testing.T, open func(int, string, bool) (msgConn, error)) {
+	a, b := pair(t, open, unix.SOCK_DGRAM)
 	if err := a.Write(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -136,9 +181,25 @@ func TestNewSeqPacketBadFD(t *testing.T) {
 	if _, err := helperproc.NewSeqPacket(-1, "bad"); err == nil {
 		t.Error("NewSeqPacket(-1) succeeded")
 	}
+	if _, err := helperproc.NewFrameFD(-1, "bad", true); err == nil {
+		t.Error("NewFrameFD(-1) succeeded")
+	}
 }
-func TestSeqPacketTryRead(t *testing.T) {
-	a, b := pair(t, unix.SOCK_SEQPACKET)
+
+func TestFrameFDTryRead(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := helperproc.NewFrameFD(fds[0], "a", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := helperproc.NewFrameFD(fds[1], "b", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
 	buf := make([]byte, 64)
 	if _, err := b.TryRead(buf); !errors.Is(err, unix.EAGAIN) {
 		t.Fatalf("TryRead with nothing waiting = %v, want EAGAIN", err)

@@ -23,7 +23,7 @@ import (
 // is installed. It is a PollBackend: the device serves it from its I/O
 // thread (ioloop.go), like a TAP device.
 type Socket struct {
-	sp   *helperproc.SeqPacket
+	sp   *helperproc.FrameFD
 	name string
 
 	mu      sync.Mutex // WritePacket's scratch buffer
@@ -76,11 +76,7 @@ func NewSocketFD(fd int, name string) (*Socket, error) {
 	default:
 		return fail(fmt.Errorf("socket type %d is not SOCK_SEQPACKET or SOCK_DGRAM", typ))
 	}
-	open := helperproc.NewSeqPacket
-	if typ == unix.SOCK_DGRAM {
-		open = helperproc.NewDatagram
-	}
-	sp, err := open(fd, name) // closes fd on error
+	sp, err := helperproc.NewFrameFD(fd, name, typ == unix.SOCK_SEQPACKET) // closes fd on error
 	if err != nil {
 		return nil, fmt.Errorf("socket backend %s: %w", name, err)
 	}

@@ -24,11 +24,11 @@ const TUNDevice = "/dev/net/tun"
 // Frames are copied once in each direction (header and frame go through
 // one buffer, read and written with read and write, which the monitor's
 // seccomp filter allows, unlike readv and writev). The descriptor is not
-// registered with Go's poller (see helperproc.SeqPacket): the device's
-// I/O loop polls it.
+// registered with Go's poller (helperproc.FrameFD): the device's I/O loop
+// polls it.
 type TAP struct {
 	name string
-	link *helperproc.SeqPacket
+	link *helperproc.FrameFD
 	rx   []byte // ReadPacket's buffer: header + frame (one reader)
 
 	txMu sync.Mutex
@@ -89,7 +89,7 @@ func OpenTAP(name string) (*TAP, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %q: TUNSETOFFLOAD: %w", name, err)
 	}
-	link, err := helperproc.NewSeqPacket(fd, "tap "+name) // one frame per read and write
+	link, err := helperproc.NewFrameFD(fd, "tap "+name, false) // one frame per read and write
 	if err != nil {
 		return nil, fmt.Errorf("tap %q: %w", name, err)
 	}
