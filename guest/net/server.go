@@ -347,6 +347,12 @@ func (s *server) recv(so *sock, iov iovec, flags, addrp, lenp uint64) (int64, ui
 		return errnoOf(err), 0 // (0 once the peer has closed)
 	}
 	if !dgram {
+		if flags&msgPeek == 0 && !w.discard {
+			// Receive buffer auto-tuning (TCPModerateReceiveBufferOption)
+			// grows the window from what the program reads per
+			// round trip: netstack learns it only from this call.
+			so.ep.ModerateRecvBuf(w.copied)
+		}
 		return int64(w.copied), mflags
 	}
 	if addrp != 0 && lenp != 0 {
