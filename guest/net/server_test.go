@@ -407,6 +407,8 @@ func (e *fakeEP) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, 
 	return tcpip.ReadResult{Count: n, Total: len(e.data)}, nil
 }
 
+func (e *fakeEP) ModerateRecvBuf(int) {}
+
 func (e *fakeEP) Write(p tcpip.Payloader, opts tcpip.WriteOptions) (int64, tcpip.Error) {
 	n, _ := io.ReadFull(p, e.sink[:p.Len()])
 	return int64(n), nil
