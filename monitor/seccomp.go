@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"golang.org/x/sys/unix"
+
+	"brique.dev/brique/monitor/kvm"
 )
 
 // Seccomp: once the VM is set up, a monitor that only runs this one VM
@@ -33,6 +35,14 @@ var seccompAllowed = []uint32{
 	unix.SYS_PPOLL, // the network device's I/O loop (monitor/virtio/net/ioloop.go)
 	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
 	unix.SYS_WAIT4, unix.SYS_WAITID, // reaping brique-netd when the VM ends
+}
+
+// runningIoctls are the ioctl requests the running monitor may make: the
+// vCPU's (kvm.RunningIoctls) and TUNSETOFFLOAD, with which the network
+// device turns a TAP interface's receive offload on when the guest's
+// driver accepts it (monitor/virtio/net).
+func runningIoctls() []uintptr {
+	return append(kvm.RunningIoctls(), unix.TUNSETOFFLOAD)
 }
 
 // Classic BPF opcodes and seccomp constants (linux/filter.h,

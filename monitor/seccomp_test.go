@@ -41,7 +41,7 @@ func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32, arg0, arg1
 }
 
 func TestSeccompProgram(t *testing.T) {
-	prog := seccompProgram(seccompAllowed, kvm.RunningIoctls())
+	prog := seccompProgram(seccompAllowed, runningIoctls())
 	if len(prog) > 255 {
 		t.Fatalf("filter has %d instructions: jump offsets are 8-bit", len(prog))
 	}
@@ -59,6 +59,8 @@ func TestSeccompProgram(t *testing.T) {
 		{"exit_group", auditArch, unix.SYS_EXIT_GROUP, 0, 0, retAllow},
 		{"KVM_RUN", auditArch, unix.SYS_IOCTL, 0, uint64(kvm.RunningIoctls()[0]), retAllow},
 		{"KVM_SET_SREGS", auditArch, unix.SYS_IOCTL, 0, uint64(kvm.RunningIoctls()[4]), retAllow},
+		{"TUNSETOFFLOAD", auditArch, unix.SYS_IOCTL, 0, unix.TUNSETOFFLOAD, retAllow},
+		{"TUNSETIFF", auditArch, unix.SYS_IOCTL, 0, unix.TUNSETIFF, eperm},
 		{"other ioctl", auditArch, unix.SYS_IOCTL, 0, unix.TCGETS, eperm},
 		{"openat", auditArch, unix.SYS_OPENAT, 0, 0, eperm},
 		{"open", auditArch, unix.SYS_OPEN, 0, 0, eperm},

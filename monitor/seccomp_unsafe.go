@@ -7,8 +7,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"brique.dev/brique/monitor/kvm"
 )
 
 // EnterSeccomp installs the running monitor's filter for every thread of
@@ -25,7 +23,7 @@ func EnterSeccomp() error {
 	}
 	r.Close()
 	w.Close()
-	prog := seccompProgram(seccompAllowed, kvm.RunningIoctls())
+	prog := seccompProgram(seccompAllowed, runningIoctls())
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("seccomp: PR_SET_NO_NEW_PRIVS: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
@@ -30,6 +31,12 @@ type link struct {
 	rx, tx *virtio.Queue
 	rxBuf  []int // head -> buffer offset
 	gso    bool  // checksum and segmentation offload negotiated
+	mrg    bool  // mergeable receive buffers: a frame may span several
+	rxLen  int   // bytes of a receive buffer
+	// A frame arriving in several receive buffers (mergeable), gathered.
+	rxHdr  [netHdrLen]byte
+	rxWant int // buffers still to come for it
+	rxData []byte
 
 	txMu     sync.Mutex
 	txChain  [][]int // head -> offsets of the chain's buffers
@@ -51,10 +58,19 @@ const (
 	netFHostTSO4 = 1 << 11 // VIRTIO_NET_F_HOST_TSO4: the device segments TCP/IPv4
 	netFHostTSO6 = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
 	netFOffload  = netFCsum | netFHostTSO4 | netFHostTSO6
+	// Towards the guest (a TAP host): TCP frames of up to 64 KiB with a
+	// partial checksum, in mergeable receive buffers (decision 017).
+	netFGuestCsum = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM
+	netFGuestTSO4 = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4
+	netFGuestTSO6 = 1 << 8  // VIRTIO_NET_F_GUEST_TSO6
+	netFMrgRxbuf  = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF
+	netFRXOffload = netFGuestCsum | netFGuestTSO4 | netFGuestTSO6
 
 	netHdrLen = 12 // virtio_net_hdr_v1
 	frameMax  = header.EthernetMinimumSize + mtu
-	bufLen    = netHdrLen + frameMax // a receive buffer
+	bufLen    = netHdrLen + frameMax               // a receive buffer
+	bigFrame  = 65535 + header.EthernetMinimumSize // a frame with receive offload
+	mrgBufLen = 4096                               // a receive buffer with receive offload
 	queueSize = 256
 	mtu       = 1500
 
@@ -71,19 +87,24 @@ const (
 
 func openLink(base uintptr) (*link, error) {
 	regs := virtio.MMIO(base)
-	dev, err := virtio.Init(regs, netFMAC|netFOffload|virtio.FeatureEventIdx)
+	dev, err := virtio.Init(regs, netFMAC|netFOffload|netFRXOffload|netFMrgRxbuf|virtio.FeatureEventIdx)
 	if err != nil {
 		return nil, err
 	}
+	mrg := dev.Features&netFMrgRxbuf != 0
+	rxLen := bufLen
+	if mrg && dev.Features&netFRXOffload == netFRXOffload {
+		rxLen = mrgBufLen // a 64 KiB frame takes 17
+	}
 	// Rings (~14 KiB per queue), one receive buffer per descriptor and
 	// the transmit buffers.
-	pages := (2*(queueSize*(16+2+8)+64) + queueSize*((bufLen+7)&^7) + txBufs*txBufLen + 2*4095) / 4096
+	pages := (2*(queueSize*(16+2+8)+64) + queueSize*((rxLen+7)&^7) + txBufs*txBufLen + 2*4095) / 4096
 	a, _, e := syscall.Syscall(kernel.SysDMA, uintptr(pages), 0, 0)
 	if e != 0 {
 		return nil, e
 	}
 	dma := &virtio.DMA{Mem: kernel.Mem(a, uintptr(pages)*4096), Phys: uint64(a)}
-	l := &link{dev: dev, dma: dma, gso: dev.Features&netFOffload == netFOffload}
+	l := &link{dev: dev, dma: dma, gso: dev.Features&netFOffload == netFOffload, mrg: mrg, rxLen: rxLen}
 	l.ackTimer = time.AfterFunc(time.Hour, l.flushAcks)
 	l.ackTimer.Stop()
 	if l.rx, err = dev.SetupQueue(0, queueSize, dma); err != nil {
@@ -112,11 +133,11 @@ func openLink(base uintptr) (*link, error) {
 	dev.Ready()
 	before := l.rx.AvailIdx()
 	for i := 0; i < l.rx.Size(); i++ {
-		off, err := dma.Alloc(bufLen, 8)
+		off, err := dma.Alloc(rxLen, 8)
 		if err != nil {
 			return nil, err
 		}
-		h, err := l.rx.Add(virtio.Buffer{Off: off, Len: bufLen, Write: true})
+		h, err := l.rx.Add(virtio.Buffer{Off: off, Len: rxLen, Write: true})
 		if err != nil {
 			return nil, err
 		}
@@ -142,10 +163,10 @@ func (l *link) receive() {
 			}
 			if int(h) < len(l.rxBuf) {
 				off := l.rxBuf[h]
-				if size > netHdrLen && size <= bufLen {
-					l.deliver(l.dma.Mem[off+netHdrLen : off+int(size)])
+				if size <= uint32(l.rxLen) {
+					l.gather(l.dma.Mem[off : off+int(size)])
 				}
-				nh, err := l.rx.Add(virtio.Buffer{Off: off, Len: bufLen, Write: true})
+				nh, err := l.rx.Add(virtio.Buffer{Off: off, Len: l.rxLen, Write: true})
 				if err == nil {
 					l.rxBuf[nh] = off
 				}
@@ -160,7 +181,36 @@ func (l *link) receive() {
 	}
 }
 
-func (l *link) deliver(frame []byte) {
+// gather takes one used receive buffer: a whole frame after its
+// virtio-net header, or with mergeable buffers the first or a further
+// part of one (the header's num_buffers says how many).
+func (l *link) gather(b []byte) {
+	if l.rxWant > 0 { // a further part
+		if len(l.rxData)+len(b) > bigFrame {
+			l.rxWant, l.rxData = 0, l.rxData[:0] // a broken device: drop it
+			return
+		}
+		l.rxData = append(l.rxData, b...)
+		if l.rxWant--; l.rxWant == 0 {
+			l.deliver(l.rxData, &l.rxHdr)
+		}
+		return
+	}
+	if len(b) <= netHdrLen {
+		return
+	}
+	copy(l.rxHdr[:], b)
+	if nb := int(binary.LittleEndian.Uint16(b[10:])); l.mrg && nb > 1 {
+		l.rxWant = min(nb, l.rx.Size()) - 1
+		l.rxData = append(l.rxData[:0], b[netHdrLen:]...)
+		return
+	}
+	l.deliver(b[netHdrLen:], &l.rxHdr)
+}
+
+// deliver hands a received frame to the stack; hdr is its virtio-net
+// header.
+func (l *link) deliver(frame []byte, hdr *[netHdrLen]byte) {
 	if len(frame) < header.EthernetMinimumSize {
 		return
 	}
@@ -171,6 +221,20 @@ func (l *link) deliver(frame []byte) {
 		return
 	}
 	// (MakeWithData copies the frame out of the DMA buffer.)
+	if hdr[0]&hdrFNeedsCsum != 0 {
+		// Receive offload: the host left the checksum partial (the
+		// pseudo-header's sum at csum_start+csum_offset), as for a TCP
+		// segment of up to 64 KiB it did not cut. Finish it, so that
+		// netstack checks every frame as usual (it cannot be told which
+		// frames to trust: the link's RX checksum capability is all or
+		// nothing).
+		start := int(binary.LittleEndian.Uint16(hdr[6:]))
+		at := start + int(binary.LittleEndian.Uint16(hdr[8:]))
+		if start >= len(frame) || at+2 > len(frame) {
+			return
+		}
+		binary.BigEndian.PutUint16(frame[at:], ^checksum.Checksum(frame[start:], 0))
+	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 	defer pkt.DecRef()
 	if !l.ParseHeader(pkt) {

@@ -31,6 +31,22 @@ type OffloadBackend interface {
 	WritePacketOffload(hdr []byte, frame [][]byte) error
 }
 
+// RXOffloadBackend is an OffloadBackend whose network can also hand the
+// guest TCP frames larger than the MTU with a partial checksum (TAP: the
+// host kernel's segmentation is deferred to the guest). The device offers
+// VIRTIO_NET_F_GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6 only over such a
+// backend that is also a PollBackend (TryReadFrame leaves the frame's
+// header in front of it), with mergeable receive buffers, and turns the
+// offload on when the driver accepts them all.
+type RXOffloadBackend interface {
+	OffloadBackend
+	// SetRXOffload turns receive offload on or off. While it is on,
+	// TryReadFrame may return frames of up to MaxFrame bytes whose
+	// virtio-net header (before the frame) asks for a checksum or
+	// segmentation, to be passed to the driver as it is.
+	SetRXOffload(on bool) error
+}
+
 // PollBackend is a Backend over one non-blocking file descriptor that
 // carries a frame per read (TAP, the user network's socket). The device
 // then serves both queues from one OS thread that sleeps in ppoll on the

@@ -20,10 +20,11 @@ import (
 // Feature bits of the network device (virtio 1.2, section 5.1.3).
 const (
 	FeatureCsum      = 1 << 0  // VIRTIO_NET_F_CSUM (offered with an OffloadBackend)
-	FeatureGuestCsum = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM (not offered)
+	FeatureGuestCsum = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM (offered with an RXOffloadBackend)
 	FeatureMTU       = 1 << 3  // VIRTIO_NET_F_MTU
 	FeatureMAC       = 1 << 5  // VIRTIO_NET_F_MAC
-	FeatureGuestTSO4 = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4 (not offered)
+	FeatureGuestTSO4 = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4 (offered with an RXOffloadBackend)
+	FeatureGuestTSO6 = 1 << 8  // VIRTIO_NET_F_GUEST_TSO6 (offered with an RXOffloadBackend)
 	FeatureHostTSO4  = 1 << 11 // VIRTIO_NET_F_HOST_TSO4 (offered with an OffloadBackend)
 	FeatureHostTSO6  = 1 << 12 // VIRTIO_NET_F_HOST_TSO6 (offered with an OffloadBackend)
 	FeatureMrgRxbuf  = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF
@@ -67,8 +68,13 @@ const (
 	GSOTCPv6         = 4 // VIRTIO_NET_HDR_GSO_TCPV6
 )
 
-// offloadFeatures are offered together, and only with an OffloadBackend.
-const offloadFeatures = FeatureCsum | FeatureHostTSO4 | FeatureHostTSO6
+// offloadFeatures are offered together, and only with an OffloadBackend;
+// rxOffloadFeatures (towards the guest) only with an RXOffloadBackend and
+// mergeable receive buffers, in which a 64 KiB frame fits.
+const (
+	offloadFeatures   = FeatureCsum | FeatureHostTSO4 | FeatureHostTSO6
+	rxOffloadFeatures = FeatureGuestCsum | FeatureGuestTSO4 | FeatureGuestTSO6
+)
 
 // Queues: one receive and one transmit queue (no control queue, no
 // multiqueue).
@@ -135,6 +141,9 @@ type Device struct {
 	closed  bool
 	mrg     bool
 	offload OffloadBackend // non-nil once the driver accepted offloads
+	// rxOffload: the driver accepted GUEST_CSUM and GUEST_TSO4/6, and
+	// received frames keep the backend's virtio-net header.
+	rxOffload bool
 
 	rxPackets, rxBytes, rxDropped atomic.Uint64
 	txPackets, txBytes, txDropped atomic.Uint64
@@ -184,6 +193,10 @@ func New(cfg Config) (*Device, error) {
 	if _, ok := cfg.Backend.(OffloadBackend); ok {
 		d.features |= offloadFeatures
 	}
+	_, rxo := cfg.Backend.(RXOffloadBackend)
+	if _, poll := cfg.Backend.(PollBackend); rxo && poll && !cfg.NoMergeable {
+		d.features |= rxOffloadFeatures
+	}
 	cfg.MAC = append(HardwareAddr(nil), cfg.MAC...)
 	copy(d.config[ConfigMAC:], cfg.MAC)
 	binary.LittleEndian.PutUint16(d.config[ConfigStatus:], StatusLinkUp)
@@ -193,6 +206,9 @@ func New(cfg Config) (*Device, error) {
 	// Receive buffers: frames of MTU + Ethernet header + VLAN tag, at
 	// most 4 MiB in all.
 	size := HeaderSize + max(cfg.MTU, 1500) + 14 + 4 + 1
+	if d.features&rxOffloadFeatures != 0 {
+		size = HeaderSize + MaxFrame + 4 + 1 // a TCP frame before segmentation
+	}
 	n := min(QueueSize, max(16, (4<<20)/size))
 	d.frameSize = size
 	d.frames = make(chan *frame, n)
@@ -288,6 +304,16 @@ func (d *Device) Activate(a virtio.Activation) error {
 	d.offload = nil
 	if ob, ok := d.cfg.Backend.(OffloadBackend); ok && a.Features&offloadFeatures == offloadFeatures {
 		d.offload = ob
+	}
+	d.rxOffload = false
+	if rb, ok := d.cfg.Backend.(RXOffloadBackend); ok && d.features&rxOffloadFeatures != 0 {
+		// All three or nothing: the host's frames are IPv4 and IPv6.
+		on := d.mrg && a.Features&rxOffloadFeatures == rxOffloadFeatures
+		if err := rb.SetRXOffload(on); err != nil {
+			d.cfg.OnError(fmt.Errorf("virtio-net: %w", err))
+			on = false
+		}
+		d.rxOffload = on
 	}
 	// Frames received while the driver was not running are stale.
 	for drained := false; !drained; {
@@ -475,7 +501,13 @@ func (d *Device) rxLoop(q *virtio.Queue, irq func(), stop <-chan struct{}) {
 // fit is dropped (true).
 func (d *Device) deliver(q *virtio.Queue, f *frame, chains []virtio.Chain) (ok, noRoom bool, _ []virtio.Chain) {
 	stream := f.buf[:HeaderSize+f.n]
-	clear(stream[:HeaderSize])
+	if !d.rxOffload {
+		clear(stream[:HeaderSize])
+	} else {
+		// The backend's header describes the frame (flags, GSO);
+		// num_buffers is the device's.
+		stream[HeaderNumBuffers], stream[HeaderNumBuffers+1] = 0, 0
+	}
 	if !d.mrg {
 		c := &chains[0]
 		if !q.PopInto(c) {

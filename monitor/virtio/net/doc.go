@@ -19,14 +19,17 @@
 //   - and from the transport: VIRTIO_F_VERSION_1 (required),
 //     VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC.
 //
-// No offload is offered (no VIRTIO_NET_F_CSUM, GUEST_CSUM, TSO/UFO): the
-// guest sends complete frames with checksums and receives the same, and
-// the 12-byte struct virtio_net_hdr (section 5.1.6, VERSION_1 layout:
-// flags, gso_type, hdr_len, gso_size, csum_start, csum_offset,
-// num_buffers) is all zeros except num_buffers. The TAP backend already
-// opens the device with IFF_VNET_HDR and a 12-byte header, so checksum and
-// TSO offload could be passed through later (TUNSETOFFLOAD) for TAP; the
-// socket (user-mode) backend cannot take them.
+// Offloads are offered only over a TAP device (docs/decisions/013 and
+// 017): towards the host VIRTIO_NET_F_CSUM, HOST_TSO4 and HOST_TSO6 (the
+// guest's partial checksums and large TCP segments go to the TAP device
+// with their header, and the host kernel finishes them); towards the
+// guest GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6, with mergeable buffers
+// (once the driver accepts them, TUNSETOFFLOAD lets the host hand over
+// TCP segments of up to 64 KiB with a partial checksum, and their header
+// goes to the driver). Otherwise the 12-byte struct virtio_net_hdr
+// (section 5.1.6, VERSION_1 layout: flags, gso_type, hdr_len, gso_size,
+// csum_start, csum_offset, num_buffers) is all zeros except num_buffers;
+// the socket (user-mode) backend negotiates no offload.
 //
 // Frames go through two goroutines per active device: receive (backend to
 // receive queue) and transmit (transmit queue to backend). Each polls its

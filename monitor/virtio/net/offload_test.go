@@ -3,6 +3,7 @@ package net_test
 import (
 	"bytes"
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +153,97 @@ func TestNetOffloadNotNegotiatedIgnoresHeader(t *testing.T) {
 	default:
 	}
 	n.txDone(1)
+}
+
+// rxOffloadPipe is a pollPipe whose frames towards the guest carry a
+// virtio-net header, as a TAP device's do with receive offload.
+type rxOffloadPipe struct {
+	*pollPipe
+	on   atomic.Bool
+	sets atomic.Int32
+}
+
+func (r *rxOffloadPipe) WritePacketOffload(hdr []byte, frame [][]byte) error {
+	return r.WritePacket(frame)
+}
+
+func (r *rxOffloadPipe) SetRXOffload(on bool) error {
+	r.on.Store(on)
+	r.sets.Add(1)
+	return nil
+}
+
+func (r *rxOffloadPipe) TryReadFrame(buf []byte) (int, error) {
+	n, err := r.tryRead(buf) // header and frame
+	if err != nil {
+		return 0, err
+	}
+	return n - vnet.HeaderSize, nil
+}
+
+const rxOffloadFeatures = vnet.FeatureGuestCsum | vnet.FeatureGuestTSO4 | vnet.FeatureGuestTSO6
+
+func TestNetRXOffloadOffered(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		backend func() vnet.Backend
+		noMrg   bool
+		want    bool
+	}{
+		{"TAP-like backend", func() vnet.Backend { return &rxOffloadPipe{pollPipe: newPollPipe(t, newPipe())} }, false, true},
+		{"without mergeable buffers", func() vnet.Backend { return &rxOffloadPipe{pollPipe: newPollPipe(t, newPipe())} }, true, false},
+		{"transmit offload only", func() vnet.Backend { return &offloadPipe{newPipe(), make(chan []byte, 8)} }, false, false},
+	} {
+		d, err := vnet.New(vnet.Config{Backend: tc.backend(), NoMergeable: tc.noMrg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Features()&rxOffloadFeatures == rxOffloadFeatures; got != tc.want || !tc.want && d.Features()&rxOffloadFeatures != 0 {
+			t.Errorf("%s: features %#x", tc.name, d.Features())
+		}
+		d.Close()
+	}
+}
+
+// TestNetRXOffload: once the driver accepts receive offload, the backend
+// is told, and a large frame reaches the driver with the backend's header
+// (its num_buffers the device's) across mergeable buffers.
+func TestNetRXOffload(t *testing.T) {
+	p := newPipe()
+	r := &rxOffloadPipe{pollPipe: newPollPipe(t, p)}
+	n := startNet(t, vnet.Config{Backend: r}, vnet.FeatureMrgRxbuf|rxOffloadFeatures|offloadFeatures)
+	if !r.on.Load() {
+		t.Fatal("the backend's receive offload was not turned on")
+	}
+	n.post(32, 4096)
+	frame := make([]byte, 20000)
+	for i := range frame {
+		frame[i] = byte(i * 7)
+	}
+	h := offloadHdr(vnet.HeaderFNeedsCsum, vnet.GSOTCPv4, 66, 1448, 34, 16)
+	p.in <- append(h, frame...)
+	hdr, got := n.recv()
+	if !bytes.Equal(got, frame) {
+		t.Fatalf("frame of %d bytes arrived as %d bytes, or changed", len(frame), len(got))
+	}
+	if !bytes.Equal(hdr[:vnet.HeaderNumBuffers], h[:vnet.HeaderNumBuffers]) {
+		t.Errorf("header %x, want %x", hdr[:vnet.HeaderNumBuffers], h[:vnet.HeaderNumBuffers])
+	}
+	if nb := binary.LittleEndian.Uint16(hdr[vnet.HeaderNumBuffers:]); nb != 5 {
+		t.Errorf("num_buffers %d, want 5 (20012 bytes in 4096-byte buffers)", nb)
+	}
+
+	// A driver that does not accept it: offload off, headers cleared.
+	p2 := newPipe()
+	r2 := &rxOffloadPipe{pollPipe: newPollPipe(t, p2)}
+	n2 := startNet(t, vnet.Config{Backend: r2}, vnet.FeatureMrgRxbuf)
+	if r2.on.Load() || r2.sets.Load() == 0 {
+		t.Fatalf("receive offload on %v after %d calls, want off", r2.on.Load(), r2.sets.Load())
+	}
+	n2.post(8, 4096)
+	p2.in <- append(offloadHdr(vnet.HeaderFNeedsCsum, vnet.GSONone, 0, 0, 34, 16), frame[:100]...)
+	hdr, got = n2.recv()
+	if !bytes.Equal(got, frame[:100]) || !bytes.Equal(hdr[:vnet.HeaderNumBuffers], make([]byte, vnet.HeaderNumBuffers)) {
+		t.Errorf("without offload: header %x, %d bytes", hdr, len(got))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -30,6 +31,9 @@ type TAP struct {
 	name string
 	link *helperproc.FrameFD
 	rx   []byte // ReadPacket's buffer: header + frame (one reader)
+	// rxOffload: the kernel may hand over TCP frames larger than the MTU
+	// with a partial checksum (SetRXOffload), which TryReadFrame passes on.
+	rxOffload atomic.Bool
 
 	txMu sync.Mutex
 	tx   []byte // WritePacketOffload's buffer: header + frame
@@ -112,10 +116,39 @@ func (t *TAP) TryReadFrame(buf []byte) (int, error) {
 		if err != nil {
 			return 0, t.err(err)
 		}
-		if n >= HeaderSize && buf[HeaderGSOType] == 0 { // see readPacket
-			return n - HeaderSize, nil
+		if n < HeaderSize {
+			continue
 		}
+		switch buf[HeaderGSOType] {
+		case GSONone:
+		case GSOTCPv4, GSOTCPv6:
+			if !t.rxOffload.Load() {
+				continue // see readPacket
+			}
+		default:
+			continue // (UDP segmentation was not enabled)
+		}
+		return n - HeaderSize, nil
 	}
+}
+
+// SetRXOffload implements RXOffloadBackend: with on, the kernel may pass
+// TCP frames of up to 64 KiB with a partial checksum (TUNSETOFFLOAD with
+// TUN_F_CSUM, TUN_F_TSO4 and TUN_F_TSO6), described by the virtio-net
+// header TryReadFrame leaves in front of the frame.
+func (t *TAP) SetRXOffload(on bool) error {
+	flags := 0
+	if on {
+		flags = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	}
+	if !on {
+		t.rxOffload.Store(false)
+	}
+	if err := unix.IoctlSetInt(t.link.Fd(), unix.TUNSETOFFLOAD, flags); err != nil {
+		return t.err(fmt.Errorf("TUNSETOFFLOAD: %w", err))
+	}
+	t.rxOffload.Store(on)
+	return nil
 }
 
 // PollFD implements PollBackend.
