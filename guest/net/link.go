@@ -165,6 +165,8 @@ func (l *link) receive() {
 				off := l.rxBuf[h]
 				if size <= uint32(l.rxLen) {
 					l.gather(l.dma.Mem[off : off+int(size)])
+				} else {
+					l.rxWant = 0 // a broken length: drop the frame it belongs to
 				}
 				nh, err := l.rx.Add(virtio.Buffer{Off: off, Len: l.rxLen, Write: true})
 				if err == nil {
