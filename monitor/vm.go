@@ -11,13 +11,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"brique.dev/brique/abi"
 	"brique.dev/brique/image"
 	"brique.dev/brique/monitor/kvm"
+	"brique.dev/brique/monitor/osthread"
 	"brique.dev/brique/monitor/virtio"
 )
 
@@ -220,7 +220,7 @@ func Run(cfg Config) (Result, error) {
 	// thread (50 us) made each such halt last ~100 us.
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 	// Named for top -H and the benchmark's CPU accounting.
-	setThreadName("brique-vcpu0")
+	osthread.SetName("brique-vcpu0")
 	cpu, err := vm.CreateVCPU(0)
 	if err != nil {
 		return res, err
@@ -635,12 +635,4 @@ func (v *vcpu) trace(err error) {
 		return
 	}
 	fmt.Fprintf(v.cfg.Stderr, "brique: trace: exit %d: err=%v reason=%v RIP %s\n", v.exits, err, v.run.ExitReason(), v.describe(r.RIP))
-}
-
-// setThreadName names the calling OS thread (PR_SET_NAME: at most 15
-// bytes; what top -H, ps -L and /proc/PID/task/TID/comm show).
-func setThreadName(name string) {
-	if p, err := unix.BytePtrFromString(name); err == nil {
-		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
-	}
 }

@@ -80,9 +80,12 @@ func cstring(addr, max uintptr) []byte {
 //go:noinline
 func copyMem(dst, src, n uintptr) { copy(mem(dst, n), mem(src, n)) }
 
-// stringAddr is the address of s's bytes.
-func stringAddr(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
-
 // Mem is the memory at addr, n bytes, for bricks working on the program's
 // buffers (a service thread) or on DMA memory: the caller vouches for it.
 func Mem(addr, n uintptr) []byte { return mem(addr, n) }
+
+// bytesString is b as a string, without a copy (b must not change).
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// stringAddr is the address of s's bytes.
+func stringAddr(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }

@@ -1,8 +1,6 @@
 package kernel
 
 import (
-	"unsafe"
-
 	"brique.dev/brique/abi"
 )
 
@@ -58,7 +56,7 @@ func Cmdline() string {
 		return ""
 	}
 	b := mem(abi.BootInfoAddr+off, n)
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return bytesString(b)
 }
 
 // SetRootFS installs the embedded root file system; the generated package
@@ -68,7 +66,7 @@ func SetRootFS(archive string) bool {
 	if !abi.RootFS(archive).Valid() {
 		return false
 	}
-	rootfsAddr = uintptr(unsafe.Pointer(unsafe.StringData(archive)))
+	rootfsAddr = stringAddr(archive)
 	rootfsLen = uintptr(len(archive))
 	return true
 }

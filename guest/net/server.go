@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -88,7 +87,7 @@ func (s *server) serve() {
 	var handle, ready, events uint64
 	var result int64
 	for {
-		_, _, e := syscall.RawSyscall6(kernel.SysSvcWait, kernel.SvcNet, uintptr(unsafe.Pointer(req)), uintptr(handle), uintptr(result), uintptr(ready), uintptr(events))
+		e := svcWait(req, handle, result, ready, events)
 		handle, result, ready = 0, 0, 0
 		if e != 0 {
 			runtime.Gosched()
@@ -156,13 +155,13 @@ func (so *sock) pushAddrs() {
 	var b [28]byte
 	if a, err := so.ep.GetLocalAddress(); err == nil {
 		n := so.encodeAddr(a, &b)
-		syscall.RawSyscall6(kernel.SysSvcAddr, kernel.SvcNet, uintptr(so.id), 0, uintptr(unsafe.Pointer(&b[0])), uintptr(n), 0)
+		svcAddr(so.id, 0, b[:n])
 	}
 	n := 0
 	if a, err := so.ep.GetRemoteAddress(); err == nil {
 		n = so.encodeAddr(a, &b)
 	}
-	syscall.RawSyscall6(kernel.SysSvcAddr, kernel.SvcNet, uintptr(so.id), 1, uintptr(unsafe.Pointer(&b[0])), uintptr(n), 0)
+	svcAddr(so.id, 1, b[:n])
 }
 
 func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {

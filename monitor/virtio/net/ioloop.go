@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"runtime"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"brique.dev/brique/monitor/osthread"
 	"brique.dev/brique/monitor/virtio"
 )
 
@@ -53,9 +53,7 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 	// never unlocked: it ends with the loop instead of going back to the
 	// runtime's pool under this name.
 	runtime.LockOSThread()
-	if p, err := unix.BytePtrFromString("brique-net-io"); err == nil {
-		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
-	}
+	osthread.SetName("brique-net-io")
 
 	f := &frame{buf: make([]byte, d.frameSize)}
 	chains := make([]virtio.Chain, 1, 8)
