@@ -28,7 +28,8 @@ import (
 //     GET /small ("ok\n"): requests/s and the 50th and 99th latency
 //     percentiles;
 //   - bulk: one TCP connection carrying -bulk-mib MiB from the server
-//     (bench/programs/bulk) to a client in the harness: guest to host;
+//     (bench/programs/bulk) to a client in the harness (guest to host),
+//     and one carrying as much the other way (bulk -recv: host to guest);
 //   - boot to the first HTTP response: from just before clone+exec of
 //     the command to the first successful GET /small.
 //
@@ -64,6 +65,7 @@ const (
 // netProg is a server program of the scenario.
 type netProg struct {
 	name string   // the key in artifacts: httpserver, bulk
+	mode string   // "" or a variant of the same program (recv), for runc's bundles
 	port int      // the port it listens on by default (guest, container)
 	args []string // arguments after the address
 }
@@ -91,8 +93,10 @@ type netComp struct {
 
 	Wrk      []wrkResult // timed wrk runs
 	WrkFail  netFail
-	Bulk     []float64 // bytes/s per transfer
+	Bulk     []float64 // bytes/s per transfer, server to host
 	BulkFail netFail
+	Upload   []float64 // bytes/s per transfer, host to server
+	UpFail   netFail
 	First    []time.Duration // start to the first response
 	Listen   []time.Duration // start to the "listening on" line, in the same runs
 	FirstOK  netFail
@@ -105,12 +109,12 @@ type netComp struct {
 }
 
 // succeeded reports whether any measurement of c succeeded.
-func (c *netComp) succeeded() bool { return len(c.Wrk)+len(c.Bulk)+len(c.First) > 0 }
+func (c *netComp) succeeded() bool { return len(c.Wrk)+len(c.Bulk)+len(c.Upload)+len(c.First) > 0 }
 
 // failed records a failed measurement: an optional competitor that has
 // never worked is skipped instead, with the reason.
 func (c *netComp) failed(f *netFail, why string) {
-	if !c.Required && !c.succeeded() && c.WrkFail.N+c.BulkFail.N+c.FirstOK.N == 0 {
+	if !c.Required && !c.succeeded() && c.WrkFail.N+c.BulkFail.N+c.UpFail.N+c.FirstOK.N == 0 {
 		c.Skipped = why
 		return
 	}
@@ -295,6 +299,7 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 	progs := []netProg{
 		{name: "httpserver", port: httpGuestPort},
 		{name: "bulk", port: bulkGuestPort, args: []string{"-n", strconv.FormatInt(res.BulkBytes, 10)}},
+		{name: "bulk", mode: "recv", port: bulkGuestPort, args: []string{"-recv"}},
 	}
 	switch {
 	case rc == nil:
@@ -309,7 +314,7 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 		l := res.Veth
 		bundles := map[string]string{}
 		for _, p := range progs {
-			dir := filepath.Join(work, "bundle-net-"+p.name)
+			dir := filepath.Join(work, "bundle-net-"+p.name+p.mode)
 			if err := rc.writeBundle(dir, a.native[p.name], p.args...); err != nil {
 				ctr.Skipped = "writing the bundle: " + err.Error()
 				break
@@ -318,12 +323,12 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 				ctr.Skipped = "writing the bundle: " + err.Error()
 				break
 			}
-			bundles[p.name] = dir
+			bundles[p.name+p.mode] = dir
 		}
 		ctr.How = fmt.Sprintf("`runc run`, rootfs = the static binary, listening on its default port in the network namespace %s (`linux.namespaces` path in config.json), reached over a veth pair: host %s/%d, container %s/%d",
 			l.NS, l.Host, l.Prefix, l.Peer, l.Prefix)
 		ctr.start = func(p netProg) ([]string, string, string) {
-			argv, id := rc.argvBundle(bundles[p.name])
+			argv, id := rc.argvBundle(bundles[p.name+p.mode])
 			return argv, id, net.JoinHostPort(l.Peer, strconv.Itoa(p.port))
 		}
 		ctr.kill = rc.remove
@@ -334,7 +339,7 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 		}
 		ctr1.How = "the same container started as `taskset -c 0 runc run ...`: the container's processes may run on CPU 0 only, so its Go runtime sees one CPU (GOMAXPROCS 1), as Brique's guest has one vCPU (the kernel's network work for it is not pinned)"
 		ctr1.start = func(p netProg) ([]string, string, string) {
-			argv, id := rc.argvBundle(bundles[p.name])
+			argv, id := rc.argvBundle(bundles[p.name+p.mode])
 			return append([]string{taskset, "-c", "0"}, argv...), id, net.JoinHostPort(l.Peer, strconv.Itoa(p.port))
 		}
 		ctr1.kill = rc.remove
@@ -355,6 +360,8 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 	}
 	logf("scenario 7: network, bulk transfer (%d MiB, %d run(s) each)", cfg.BulkMiB, cfg.BulkRuns)
 	interleave(active, cfg.BulkRuns, func(c *netComp) { e.bulkRun(c, progs[1]) })
+	logf("scenario 7: network, bulk transfer the other way (%d MiB, %d run(s) each)", cfg.BulkMiB, cfg.BulkRuns)
+	interleave(active, cfg.BulkRuns, func(c *netComp) { e.uploadRun(c, progs[2]) })
 	logf("scenario 7: network, boot to the first HTTP response (%d run(s) each)", cfg.FirstRuns)
 	interleave(active, cfg.FirstRuns, func(c *netComp) { e.firstRun(c, progs[0]) })
 
@@ -422,6 +429,24 @@ func (e *netEnv) bulkRun(c *netComp, p netProg) {
 	if err != nil {
 		logf("network %s: bulk transfer failed: %v", c.Name, err)
 		c.failed(&c.BulkFail, err.Error())
+	}
+}
+
+// uploadRun starts the bulk server receiving, sends it one transfer and
+// stops it.
+func (e *netEnv) uploadRun(c *netComp, p netProg) {
+	s, addr, err := e.startListening(c, p)
+	if err == nil {
+		var took time.Duration
+		if took, err = bulkWrite(addr, e.res.BulkBytes, bulkIdle); err == nil {
+			c.Upload = append(c.Upload, float64(e.res.BulkBytes)/took.Seconds())
+			logf("network %s: upload: %s in %v, %s", c.Name, fmtTransfer(e.res.BulkBytes), took.Round(time.Millisecond), fmtMBps(c.Upload[len(c.Upload)-1]))
+		}
+	}
+	e.stop(c, s)
+	if err != nil {
+		logf("network %s: upload failed: %v", c.Name, err)
+		c.failed(&c.UpFail, err.Error())
 	}
 }
 
@@ -949,6 +974,44 @@ func bulkRead(addr string, want int64, idle time.Duration) (time.Duration, error
 	took := time.Since(start)
 	if n != want {
 		return 0, fmt.Errorf("%s sent %d bytes, want %d", addr, n, want)
+	}
+	return took, nil
+}
+
+// bulkWrite connects to addr, writes want bytes in 256 KiB writes,
+// half-closes and waits for the server's "received N" line; it returns
+// the time from the connect call to that answer.
+func bulkWrite(addr string, want int64, idle time.Duration) (time.Duration, error) {
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	buf := make([]byte, 256<<10)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	for n := int64(0); n < want; {
+		b := buf[:min(int64(len(buf)), want-n)]
+		c.SetWriteDeadline(time.Now().Add(idle))
+		k, err := c.Write(b)
+		n += int64(k)
+		if err != nil {
+			return 0, fmt.Errorf("writing to %s after %d of %d bytes: %w", addr, n, want, err)
+		}
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return 0, err
+	}
+	c.SetReadDeadline(time.Now().Add(idle))
+	line, err := io.ReadAll(io.LimitReader(c, 64))
+	took := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("reading the answer of %s: %w", addr, err)
+	}
+	if got := strings.TrimSpace(string(line)); got != fmt.Sprintf("received %d", want) {
+		return 0, fmt.Errorf("%s answered %q after %d bytes were sent", addr, got, want)
 	}
 	return took, nil
 }

@@ -58,6 +58,7 @@ func netTimeRatio(c, base *netComp, val func(*netComp) float64) string {
 
 func rpsOf(c *netComp) float64   { return summarizeWrk(c.Wrk).RPS.Median }
 func bulkOf(c *netComp) float64  { return summarize(c.Bulk).Median }
+func upOf(c *netComp) float64    { return summarize(c.Upload).Median }
 func firstOf(c *netComp) float64 { return summarize(durations(c.First)).Median }
 
 // netHeadline adds the network rows to the headline table.
@@ -88,6 +89,14 @@ func (r *report) netHeadline(p func(string, ...any)) {
 	}
 	p("| %s over one TCP connection, guest to host (median) | %s | %s (loopback) | %s (veth) | not run | brique-tap/runc %s, brique-user/runc %s |\n",
 		fmtTransfer(n.BulkBytes), brique(bulk), bulk(nat), bulk(ctr), netRateRatio(tap, ctr, bulkOf), netRateRatio(user, ctr, bulkOf))
+	up := func(c *netComp) string {
+		if !netRan(c) || len(c.Upload) == 0 {
+			return "not measured"
+		}
+		return fmtMBps(upOf(c))
+	}
+	p("| %s over one TCP connection, host to guest (median) | %s | %s (loopback) | %s (veth) | not run | brique-tap/runc %s, brique-user/runc %s |\n",
+		fmtTransfer(n.BulkBytes), brique(up), up(nat), up(ctr), netRateRatio(tap, ctr, upOf), netRateRatio(user, ctr, upOf))
 	first := func(c *netComp) string {
 		if !netRan(c) || len(c.First) == 0 {
 			return "not measured"
@@ -124,7 +133,7 @@ func (r *report) netSkipped() []string {
 			what string
 			fail netFail
 			ok   int
-		}{{"wrk", c.WrkFail, len(c.Wrk)}, {"bulk", c.BulkFail, len(c.Bulk)}, {"first response", c.FirstOK, len(c.First)}} {
+		}{{"wrk", c.WrkFail, len(c.Wrk)}, {"bulk", c.BulkFail, len(c.Bulk)}, {"upload", c.UpFail, len(c.Upload)}, {"first response", c.FirstOK, len(c.First)}} {
 			if f.fail.N > 0 {
 				s = append(s, fmt.Sprintf("network: **%s** (`%s`): %s failed %d of %d runs (not in the numbers): %s", c.Label, c.Name, f.what, f.fail.N, f.fail.N+f.ok, mdEscape(f.fail.First)))
 			}
@@ -154,7 +163,7 @@ func (n *netResult) problems() []string {
 				what string
 				fail netFail
 				ok   int
-			}{{"wrk", c.WrkFail, len(c.Wrk)}, {"bulk transfer", c.BulkFail, len(c.Bulk)}, {"first response", c.FirstOK, len(c.First)}} {
+			}{{"wrk", c.WrkFail, len(c.Wrk)}, {"bulk transfer", c.BulkFail, len(c.Bulk)}, {"upload", c.UpFail, len(c.Upload)}, {"first response", c.FirstOK, len(c.First)}} {
 				if f.fail.N > 0 {
 					ps = append(ps, fmt.Sprintf("network: %s: %s failed %d of %d runs: %s", c.Name, f.what, f.fail.N, f.fail.N+f.ok, f.fail.First))
 				}
@@ -264,23 +273,9 @@ func (r *report) netSection(p func(string, ...any)) {
 	p("**Direction: server to host** (guest to host for Brique, container to host for runc): the harness connects, reads with 1 MiB buffers until EOF, checks the count, and divides it by the time from its connect call to EOF. ")
 	p("%d transfer(s) per competitor, each from a freshly started server; MB = 10⁶ bytes.\n\n", n.BulkRuns)
 	p("%s\n\n", r.measuredIn())
-	p("| competitor | throughput: median | min – max | transfers | vs runc |\n|---|---|---|---|---|\n")
-	for _, c := range order {
-		switch {
-		case !netRan(c):
-			p("| %s | not measured | | | |\n", c.Label)
-		case len(c.Bulk) == 0:
-			p("| %s | every transfer failed | | 0%s | |\n", c.Label, failedSuffix(c.BulkFail))
-		default:
-			s := summarize(c.Bulk)
-			rv := ""
-			if c != ctr {
-				rv = fmt.Sprintf("%s/runc %s", c.Name, netRateRatio(c, ctr, bulkOf))
-			}
-			p("| %s | %s | %s – %s | %d%s | %s |\n", c.Label, fmtMBps(s.Median), strings.Fields(fmtMBps(s.Min))[0], strings.Fields(fmtMBps(s.Max))[0], s.N, failedSuffix(c.BulkFail), rv)
-		}
-	}
-	p("\n")
+	bulkTable(p, order, ctr, func(c *netComp) ([]float64, netFail) { return c.Bulk, c.BulkFail }, bulkOf)
+	p("**Direction: host to server** (host to guest for Brique): the same program with `-recv` reads each connection until EOF and answers `received N`; the harness connects, writes %d bytes in 256 KiB writes, half-closes, checks the answer, and divides the count by the time from its connect call to the answer. For Brique on TAP the host hands the guest TCP segments of up to 64 KiB (receive offload, decision 017); on the user network every frame is at most 1500 bytes. Same number of transfers.\n\n", n.BulkBytes)
+	bulkTable(p, order, ctr, func(c *netComp) ([]float64, netFail) { return c.Upload, c.UpFail }, upOf)
 
 	p("### Boot to the first HTTP response\n\n")
 	p("From just before clone+exec of the command (`brique run ...`, `runc run ...`, the native binary) to the arrival of the first correct answer to `GET /small`. ")
@@ -408,6 +403,30 @@ func (r *report) netCPUTable(p func(string, ...any), order []*netComp) {
 		us := func(xs []float64) string { return fmt.Sprintf("%.1f µs", summarize(xs).Median) }
 		p("| %s | %s | %.2f CPUs | %s | %s | %s | %s | %s |\n", c.Label, fmtCount(rpsOf(c)), summarize(busy).Median,
 			us(whole), us(server), strings.Join(by, "; "), us(wrk), us(other))
+	}
+	p("\n")
+}
+
+// bulkTable reports one direction of the bulk transfers: rates and
+// failures from get, medians from med.
+func bulkTable(p func(string, ...any), order []*netComp, ctr *netComp, get func(*netComp) ([]float64, netFail), med func(*netComp) float64) {
+	p("| competitor | throughput: median | min – max | transfers | vs runc |\n|---|---|---|---|---|\n")
+	for _, c := range order {
+		if !netRan(c) {
+			p("| %s | not measured | | | |\n", c.Label)
+			continue
+		}
+		rates, fail := get(c)
+		if len(rates) == 0 {
+			p("| %s | every transfer failed | | 0%s | |\n", c.Label, failedSuffix(fail))
+			continue
+		}
+		s := summarize(rates)
+		rv := ""
+		if c != ctr {
+			rv = fmt.Sprintf("%s/runc %s", c.Name, netRateRatio(c, ctr, med))
+		}
+		p("| %s | %s | %s – %s | %d%s | %s |\n", c.Label, fmtMBps(s.Median), strings.Fields(fmtMBps(s.Min))[0], strings.Fields(fmtMBps(s.Max))[0], s.N, failedSuffix(fail), rv)
 	}
 	p("\n")
 }

@@ -11,6 +11,13 @@
 // times it. The bytes are a fixed pattern: TCP neither compresses nor
 // checks them, so their values do not matter.
 //
+// With -recv the data flows the other way (host to guest): for every
+// connection it reads until the client's EOF, answers one line
+//
+//	received N
+//
+// with the byte count, and closes.
+//
 // It serves until it is killed.
 package main
 
@@ -26,7 +33,8 @@ import (
 func main() {
 	addr := flag.String("addr", ":9000", "listen `address`")
 	n := flag.Int64("n", 1<<30, "bytes to write on each connection")
-	chunk := flag.Int("chunk", 256<<10, "bytes per write call")
+	chunk := flag.Int("chunk", 256<<10, "bytes per write (or, with -recv, read) call")
+	recv := flag.Bool("recv", false, "receive until EOF instead of sending, then answer the count")
 	flag.Parse()
 	if *n < 0 || *chunk <= 0 {
 		fmt.Fprintln(os.Stderr, "bulk: -n must be >= 0 and -chunk > 0")
@@ -46,8 +54,30 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		go serve(c, *n, buf)
+		if *recv {
+			go receive(c, buf)
+		} else {
+			go serve(c, *n, buf)
+		}
 	}
+}
+
+// receive reads c until EOF into buf, repeatedly, then answers the count.
+func receive(c net.Conn, buf []byte) {
+	defer c.Close()
+	var n int64
+	for {
+		k, err := c.Read(buf)
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Printf("bulk: %v after %d bytes", err, n)
+			return
+		}
+	}
+	fmt.Fprintf(c, "received %d\n", n)
 }
 
 // serve writes n bytes of buf, repeated, to c, then half-closes it and
