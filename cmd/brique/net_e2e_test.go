@@ -291,7 +291,7 @@ func TestNetLoopback(t *testing.T) {
 		"tcp4 echo 4194304 bytes", "tcp6 echo 4194304 bytes", "concurrent 200 ok",
 		"udp pong", `udp cut: 4 "0123" trunc=true`, `udp next: 2 "ab" trunc=false`,
 		"udp recvmsg MSG_TRUNC: 10 trunc=true", `udp recvfrom MSG_TRUNC: 10 "0123"`,
-		`tcp MSG_TRUNC: 3 "xxx", then "defgh"`, "localhost [127.0.0.1 ::1]", "refused: true", "accept deadline: true",
+		`udp read0: 0, then "kept"`, `tcp MSG_TRUNC: 3 "xxx", then "defgh", from <nil>`, "localhost [127.0.0.1 ::1]", "refused: true", "accept deadline: true",
 		"read deadline: true", "reset: true", "peer gone: EOF", "DONE",
 	} {
 		if !strings.Contains(r.Stdout, want) {
@@ -420,6 +420,22 @@ func udpTrunc(u *net.UDPConn, peer net.Conn) {
 	}))
 	check("udp recvfrom", err)
 	fmt.Printf("udp recvfrom MSG_TRUNC: %d %q\n", n, b)
+
+	// A read(2) of nothing leaves a queued datagram alone.
+	peer.Write([]byte("kept"))
+	check("udp peek", rc.Read(func(fd uintptr) bool {
+		_, _, err = syscall.Recvfrom(int(fd), b, syscall.MSG_PEEK)
+		return err != syscall.EAGAIN
+	}))
+	var n0 int
+	check("udp read0", rc.Read(func(fd uintptr) bool {
+		n0, err = syscall.Read(int(fd), nil)
+		return true
+	}))
+	check("udp read0", err)
+	n, err = u.Read(b)
+	check("udp after read0", err)
+	fmt.Printf("udp read0: %d, then %q\n", n0, b[:n])
 }
 
 // tcpTrunc: MSG_TRUNC on a TCP socket discards the data instead of
@@ -441,14 +457,16 @@ func tcpTrunc() {
 	check("tcp raw", err)
 	b := []byte("xxx")
 	var n int
+	var from syscall.Sockaddr
 	check("tcp recvfrom", rc.Read(func(fd uintptr) bool {
-		n, _, err = syscall.Recvfrom(int(fd), b, syscall.MSG_TRUNC)
+		n, from, err = syscall.Recvfrom(int(fd), b, syscall.MSG_TRUNC)
 		return err != syscall.EAGAIN
 	}))
 	check("tcp recvfrom", err)
 	rest, err := io.ReadAll(c)
 	check("tcp read", err)
-	fmt.Printf("tcp MSG_TRUNC: %d %q, then %q\n", n, b, rest)
+	// A stream socket reports no sender address (its length is set to 0).
+	fmt.Printf("tcp MSG_TRUNC: %d %q, then %q, from %v\n", n, b, rest, from)
 }
 
 func main() {

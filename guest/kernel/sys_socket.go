@@ -175,6 +175,9 @@ func svcFDCall(t *thread, d *fdesc) int64 {
 	if e := sockArgs(t); e != 0 {
 		return e
 	}
+	if t.regs.rax == sysRead && t.regs.rdx == 0 {
+		return 0 // as Linux: a read of nothing touches nothing (a datagram stays queued)
+	}
 	svc, obj := svcOf(d)
 	if d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
 		return -eAGAIN

@@ -167,11 +167,15 @@ func (so *sock) pushAddrs() {
 func (s *server) call(so *sock, r *kernel.SvcRequest) int64 {
 	a := r.Args
 	switch r.NR {
-	case syscall.SYS_READ:
-		n, _ := s.recv(so, s.buffer(a[1], a[2]), 0, 0, 0)
-		return n
-	case syscall.SYS_READV:
-		n, _ := s.recv(so, s.iovecs(a[1], a[2]), 0, 0, 0)
+	case syscall.SYS_READ, syscall.SYS_READV:
+		iov := s.buffer(a[1], a[2])
+		if r.NR == syscall.SYS_READV {
+			iov = s.iovecs(a[1], a[2])
+		}
+		if iov.total() == 0 {
+			return 0 // as Linux (sock_read_iter): a datagram stays queued
+		}
+		n, _ := s.recv(so, iov, 0, 0, 0)
 		return n
 	case syscall.SYS_RECVFROM:
 		n, _ := s.recv(so, s.buffer(a[1], a[2]), a[3], a[4], a[5])
@@ -346,6 +350,9 @@ func (s *server) recv(so *sock, iov iovec, flags, addrp, lenp uint64) (int64, ui
 		return errnoOf(err), 0 // (0 once the peer has closed)
 	}
 	if !dgram {
+		if addrp != 0 && lenp != 0 {
+			st32(lenp, 0) // as Linux: a stream socket gives no sender address
+		}
 		if flags&msgPeek == 0 && !w.discard {
 			// Receive buffer auto-tuning (TCPModerateReceiveBufferOption)
 			// grows the window from what the program reads per
