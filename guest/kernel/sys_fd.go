@@ -185,10 +185,19 @@ func sysWritevImpl(t *thread) int64 {
 	if e := iovArray(iov, cnt); e != 0 {
 		return e
 	}
+	return iovEach(iov, cnt, func(p, n uintptr, moved int64) int64 {
+		return writeFD(t, t.regs.rdi, p, n, moved == 0)
+	})
+}
+
+// iovEach calls op on the cnt iovecs at iov (checked by iovArray) in
+// order, with the bytes moved so far, and stops at a short transfer. It
+// returns the bytes moved, or op's error if nothing was moved.
+func iovEach(iov, cnt uintptr, op func(p, n uintptr, moved int64) int64) int64 {
 	total := int64(0)
 	for i := uintptr(0); i < cnt; i++ {
-		b, n := uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8))
-		r := writeFD(t, t.regs.rdi, b, n, total == 0)
+		p, n := uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8))
+		r := op(p, n, total)
 		if r < 0 {
 			if total > 0 {
 				return total
@@ -219,22 +228,9 @@ func sysReadvImpl(t *thread) int64 {
 	if e := iovArray(iov, cnt); e != 0 {
 		return e
 	}
-	total := int64(0)
-	for i := uintptr(0); i < cnt; i++ {
-		b, n := uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8))
-		r := readFD(t, t.regs.rdi, b, n, total == 0)
-		if r < 0 {
-			if total > 0 {
-				return total
-			}
-			return r
-		}
-		total += r
-		if uintptr(r) < n {
-			break
-		}
-	}
-	return total
+	return iovEach(iov, cnt, func(p, n uintptr, moved int64) int64 {
+		return readFD(t, t.regs.rdi, p, n, moved == 0)
+	})
 }
 
 // iovArray checks (and maps) an array of cnt struct iovec: 0, -EINVAL

@@ -520,27 +520,12 @@ func prwv(t *thread, write bool) int64 {
 	if e := iovArray(iov, cnt); e != 0 {
 		return e
 	}
-	total := int64(0)
-	for i := uintptr(0); i < cnt; i++ {
-		b, n := uintptr(load64(iov+16*i)), uintptr(load64(iov+16*i+8))
-		var r int64
+	return iovEach(iov, cnt, func(p, n uintptr, moved int64) int64 {
 		if write {
-			r = pwriteFD(d, b, n, off+total)
-		} else {
-			r = preadFD(d, b, n, off+total)
+			return pwriteFD(d, p, n, off+moved)
 		}
-		if r < 0 {
-			if total > 0 {
-				return total
-			}
-			return r
-		}
-		total += r
-		if uintptr(r) < n {
-			break
-		}
-	}
-	return total
+		return preadFD(d, p, n, off+moved)
+	})
 }
 
 // sysLseekImpl implements lseek(2).
