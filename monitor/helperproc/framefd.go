@@ -1,7 +1,6 @@
 package helperproc
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -103,15 +102,7 @@ func (s *FrameFD) read(b []byte) (int, error) {
 
 // result classifies one read (see SeqPacket).
 func (s *FrameFD) result(n int, rerr error) (int, error) {
-	switch {
-	case s.closing.Load(), rerr == os.ErrClosed:
-		return 0, os.ErrClosed
-	case rerr == unix.ECONNRESET, rerr == nil && n == 0 && s.seq:
-		return 0, errPeerEOF
-	case rerr != nil:
-		return 0, fmt.Errorf("read: %w", rerr)
-	}
-	return n, nil
+	return readResult(s.closing.Load(), s.seq, n, rerr)
 }
 
 // Write writes b as one message, waiting for room in the socket buffer.
@@ -134,12 +125,8 @@ func (s *FrameFD) Write(b []byte) error {
 				return err
 			}
 			continue
-		case errors.Is(err, unix.EPIPE), errors.Is(err, unix.ECONNRESET), errors.Is(err, unix.ECONNREFUSED), errors.Is(err, unix.ENOTCONN):
-			return errPeerClosed
-		case errors.Is(err, unix.EMSGSIZE):
-			return fmt.Errorf("%d-byte message is larger than the socket buffer: %w", len(b), err)
 		}
-		return fmt.Errorf("write: %w", err)
+		return writeError(err, len(b))
 	}
 }
 

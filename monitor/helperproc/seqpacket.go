@@ -92,15 +92,33 @@ func (s *SeqPacket) Read(b []byte) (int, error) {
 
 // readResult classifies one read (see SeqPacket).
 func (s *SeqPacket) readResult(n int, rerr error) (int, error) {
+	return readResult(s.closed.Load(), s.seq, n, rerr)
+}
+
+// readResult classifies one read(2) of a message descriptor, closed or
+// not, on which (seq) a zero-length message is the peer's close.
+func readResult(closed, seq bool, n int, rerr error) (int, error) {
 	switch {
-	case s.closed.Load():
+	case closed, rerr == os.ErrClosed:
 		return 0, os.ErrClosed
-	case rerr == unix.ECONNRESET, rerr == nil && n == 0 && s.seq:
+	case rerr == unix.ECONNRESET, rerr == nil && n == 0 && seq:
 		return 0, errPeerEOF
 	case rerr != nil:
 		return 0, fmt.Errorf("read: %w", rerr)
 	}
 	return n, nil
+}
+
+// writeError classifies a failed write(2) of a size-byte message (not
+// EINTR or EAGAIN, which the callers handle).
+func writeError(werr error, size int) error {
+	switch {
+	case errors.Is(werr, unix.EPIPE), errors.Is(werr, unix.ECONNRESET), errors.Is(werr, unix.ECONNREFUSED), errors.Is(werr, unix.ENOTCONN):
+		return errPeerClosed
+	case errors.Is(werr, unix.EMSGSIZE):
+		return fmt.Errorf("%d-byte message is larger than the socket buffer: %w", size, werr)
+	}
+	return fmt.Errorf("write: %w", werr)
 }
 
 // Write writes b as one message, waiting for room in the socket buffer.
@@ -123,12 +141,8 @@ func (s *SeqPacket) Write(b []byte) error {
 		return err
 	case werr == nil:
 		return nil
-	case errors.Is(werr, unix.EPIPE), errors.Is(werr, unix.ECONNRESET), errors.Is(werr, unix.ECONNREFUSED), errors.Is(werr, unix.ENOTCONN):
-		return errPeerClosed
-	case errors.Is(werr, unix.EMSGSIZE):
-		return fmt.Errorf("%d-byte message is larger than the socket buffer: %w", len(b), werr)
 	}
-	return fmt.Errorf("write: %w", werr)
+	return writeError(werr, len(b))
 }
 
 // Close marks the socket closed, then closes the descriptor (the peer
