@@ -170,10 +170,19 @@ func writeFD(t *thread, fd uint64, p, n uintptr, wait bool) int64 {
 	return -eBADF
 }
 
-// sysWritevImpl implements writev(2): iovec by iovec through write(2)'s
-// path, stopping at a short write; the bytes written so far if a later
-// iovec fails. A service's descriptor gets the whole call.
-func sysWritevImpl(t *thread) int64 {
+// sysWritevImpl implements writev(2) (see vectored).
+func sysWritevImpl(t *thread) int64 { return vectored(t, writeFD) }
+
+// sysReadvImpl implements readv(2) (see vectored).
+func sysReadvImpl(t *thread) int64 { return vectored(t, readFD) }
+
+// vectored implements readv and writev with op, read(2)'s or write(2)'s
+// path: iovec by iovec, stopping at a short transfer; the bytes moved so
+// far if a later iovec fails or would block (op does not wait after the
+// first iovec moved data: the call would be dispatched again from the
+// start). A service's descriptor (socket, volume file) gets the whole
+// call.
+func vectored(t *thread, op func(t *thread, fd uint64, p, n uintptr, wait bool) int64) int64 {
 	d := getFD(t.regs.rdi)
 	if d == nil {
 		return -eBADF
@@ -186,7 +195,7 @@ func sysWritevImpl(t *thread) int64 {
 		return e
 	}
 	return iovEach(iov, cnt, func(p, n uintptr, moved int64) int64 {
-		return writeFD(t, t.regs.rdi, p, n, moved == 0)
+		return op(t, t.regs.rdi, p, n, moved == 0)
 	})
 }
 
@@ -210,27 +219,6 @@ func iovEach(iov, cnt uintptr, op func(p, n uintptr, moved int64) int64) int64 {
 		}
 	}
 	return total
-}
-
-// sysReadvImpl implements readv(2): iovec by iovec through read(2)'s
-// path, stopping at a short read; the bytes read so far if a later iovec
-// fails or would block. A service's descriptor (socket, volume file) gets
-// the whole call.
-func sysReadvImpl(t *thread) int64 {
-	d := getFD(t.regs.rdi)
-	if d == nil {
-		return -eBADF
-	}
-	if d.kind == fdSvc {
-		return svcFDCall(t, d)
-	}
-	iov, cnt := uintptr(t.regs.rsi), uintptr(t.regs.rdx)
-	if e := iovArray(iov, cnt); e != 0 {
-		return e
-	}
-	return iovEach(iov, cnt, func(p, n uintptr, moved int64) int64 {
-		return readFD(t, t.regs.rdi, p, n, moved == 0)
-	})
 }
 
 // iovArray checks (and maps) an array of cnt struct iovec: 0, -EINVAL
