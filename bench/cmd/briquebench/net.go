@@ -359,9 +359,9 @@ func netScenario(cfg config, work string, a *artifacts, rc *runcEnv, runcSkip st
 		interleave(active, cfg.HTTPRuns, func(c *netComp) { e.wrkRun(c, progs[0]) })
 	}
 	logf("scenario 7: network, bulk transfer (%d MiB, %d run(s) each)", cfg.BulkMiB, cfg.BulkRuns)
-	interleave(active, cfg.BulkRuns, func(c *netComp) { e.bulkRun(c, progs[1]) })
+	interleave(active, cfg.BulkRuns, func(c *netComp) { e.transferRun(c, progs[1], "bulk", bulkRead, &c.Bulk, &c.BulkFail) })
 	logf("scenario 7: network, bulk transfer the other way (%d MiB, %d run(s) each)", cfg.BulkMiB, cfg.BulkRuns)
-	interleave(active, cfg.BulkRuns, func(c *netComp) { e.uploadRun(c, progs[2]) })
+	interleave(active, cfg.BulkRuns, func(c *netComp) { e.transferRun(c, progs[2], "upload", bulkWrite, &c.Upload, &c.UpFail) })
 	logf("scenario 7: network, boot to the first HTTP response (%d run(s) each)", cfg.FirstRuns)
 	interleave(active, cfg.FirstRuns, func(c *netComp) { e.firstRun(c, progs[0]) })
 
@@ -415,38 +415,22 @@ func (e *netEnv) wrkRun(c *netComp, p netProg) {
 	}
 }
 
-// bulkRun starts the bulk server, reads one transfer from it and stops it.
-func (e *netEnv) bulkRun(c *netComp, p netProg) {
+// transferRun starts the bulk server p, times one transfer with xfer
+// (bulkRead: from it; bulkWrite: to it), records the rate in *rates or
+// the failure in *fail, and stops the server.
+func (e *netEnv) transferRun(c *netComp, p netProg, what string, xfer func(addr string, want int64, idle time.Duration) (time.Duration, error), rates *[]float64, fail *netFail) {
 	s, addr, err := e.startListening(c, p)
 	if err == nil {
 		var took time.Duration
-		if took, err = bulkRead(addr, e.res.BulkBytes, bulkIdle); err == nil {
-			c.Bulk = append(c.Bulk, float64(e.res.BulkBytes)/took.Seconds())
-			logf("network %s: bulk: %s in %v, %s", c.Name, fmtTransfer(e.res.BulkBytes), took.Round(time.Millisecond), fmtMBps(c.Bulk[len(c.Bulk)-1]))
+		if took, err = xfer(addr, e.res.BulkBytes, bulkIdle); err == nil {
+			*rates = append(*rates, float64(e.res.BulkBytes)/took.Seconds())
+			logf("network %s: %s: %s in %v, %s", c.Name, what, fmtTransfer(e.res.BulkBytes), took.Round(time.Millisecond), fmtMBps((*rates)[len(*rates)-1]))
 		}
 	}
 	e.stop(c, s)
 	if err != nil {
-		logf("network %s: bulk transfer failed: %v", c.Name, err)
-		c.failed(&c.BulkFail, err.Error())
-	}
-}
-
-// uploadRun starts the bulk server receiving, sends it one transfer and
-// stops it.
-func (e *netEnv) uploadRun(c *netComp, p netProg) {
-	s, addr, err := e.startListening(c, p)
-	if err == nil {
-		var took time.Duration
-		if took, err = bulkWrite(addr, e.res.BulkBytes, bulkIdle); err == nil {
-			c.Upload = append(c.Upload, float64(e.res.BulkBytes)/took.Seconds())
-			logf("network %s: upload: %s in %v, %s", c.Name, fmtTransfer(e.res.BulkBytes), took.Round(time.Millisecond), fmtMBps(c.Upload[len(c.Upload)-1]))
-		}
-	}
-	e.stop(c, s)
-	if err != nil {
-		logf("network %s: upload failed: %v", c.Name, err)
-		c.failed(&c.UpFail, err.Error())
+		logf("network %s: %s failed: %v", c.Name, what, err)
+		c.failed(fail, err.Error())
 	}
 }
 

@@ -361,7 +361,7 @@ func (r *report) netCPUTable(p func(string, ...any), order []*netComp) {
 	}
 	p("**Host CPU per request.** During each timed run the harness read the kernel's CPU counters: every thread of the server's processes (`/proc/PID/task/TID/stat`; for Brique the monitor names its vCPU thread `brique-vcpu0` and the network device's I/O thread `brique-net-io`), wrk's own usage (rusage), and the whole machine (`/proc/stat`, all but idle and iowait). ")
 	p("The counters are sampled at the kernel's ticks, so each figure is statistical (good to a few percent over a run). The host's own TCP/IP work is charged to the thread it ran in: wrk's sends and receives, the server's (for Brique, the I/O thread's writes to the TAP device carry each frame through the host's stack), or to nobody when it ran in an interrupt on an otherwise idle CPU. ")
-	p("*Other* is the machine's busy time minus the server's and wrk's: other processes, kernel threads, interrupts taken while idle. Microseconds of CPU per request (median over the timed runs); the machine has %d CPUs, so at most %d CPU-seconds per second are available.\n\n", r.Machine.NProc, r.Machine.NProc)
+	p("*Other* is the machine's busy time minus the server's and wrk's: other processes, kernel threads, interrupts taken while idle; near zero it can come out slightly negative, the counters being sampled. Microseconds of CPU per request (median over the timed runs); the machine has %d CPUs, so at most %d CPU-seconds per second are available.\n\n", r.Machine.NProc, r.Machine.NProc)
 	p("| competitor | requests/s | machine busy | whole machine | server | server, by part | wrk | other |\n|---|---|---|---|---|---|---|---|\n")
 	for _, c := range order {
 		if !netRan(c) || len(c.Wrk) == 0 {
@@ -378,7 +378,7 @@ func (r *report) netCPUTable(p func(string, ...any), order []*netComp) {
 			whole = append(whole, perRequest(u.Busy, w))
 			server = append(server, perRequest(u.Server, w))
 			wrk = append(wrk, perRequest(u.Wrk, w))
-			other = append(other, perRequest(max(0, u.Busy-u.Server-u.Wrk), w))
+			other = append(other, perRequest(u.Busy-u.Server-u.Wrk, w))
 			for _, pt := range u.Parts {
 				parts[pt.Name] = append(parts[pt.Name], perRequest(pt.T, w))
 			}
