@@ -37,24 +37,25 @@ type NetConfig struct {
 // the guest command line fragment that configures it (addresses; the bus
 // announces the device) and a function to call before the guest runs (it
 // waits for the user-mode daemon; nil if none). It must run before the
-// seccomp filter (the user-mode backend starts a process).
-func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, error) {
+// seccomp filter (the user-mode backend starts a process). The device is
+// returned for its counters (nil without a network).
+func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, *vnet.Device, error) {
 	var be vnet.Backend
 	var cmdline []string
 	ready := func() error { return nil }
 	switch cfg.Mode {
 	case "", "none":
-		return "", nil, nil
+		return "", nil, nil, nil
 	case "tap":
 		if cfg.TAP == "" {
-			return "", nil, fmt.Errorf("--net tap needs an interface name: --net tap=NAME")
+			return "", nil, nil, fmt.Errorf("--net tap needs an interface name: --net tap=NAME")
 		}
 		if len(cfg.Forwards) > 0 {
-			return "", nil, fmt.Errorf("-p works with --net user; with a TAP interface the guest is on the host's network: route to it instead")
+			return "", nil, nil, fmt.Errorf("-p works with --net user; with a TAP interface the guest is on the host's network: route to it instead")
 		}
 		t, err := vnet.OpenTAP(cfg.TAP)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		be = t
 		if cfg.IP.Addr != ([4]byte{}) {
@@ -62,13 +63,13 @@ func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, error) {
 		}
 	case "user":
 		if cfg.IP.Addr != ([4]byte{}) {
-			return "", nil, fmt.Errorf("the user network gives the guest %s: ip= works with --net tap=NAME", netconf.GuestIP)
+			return "", nil, nil, fmt.Errorf("the user network gives the guest %s: ip= works with --net tap=NAME", netconf.GuestIP)
 		}
 		var fwds []vnet.PortForward
 		for _, s := range cfg.Forwards {
 			f, err := vnet.ParsePortForward(s)
 			if err != nil {
-				return "", nil, err
+				return "", nil, nil, err
 			}
 			fwds = append(fwds, f)
 		}
@@ -76,12 +77,12 @@ func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, error) {
 		// ~7 ms start overlaps the VM's set-up.
 		u, err := vnet.LaunchUserNet(cfg.Netd, fwds, vnet.UserNetOptions{Debug: cfg.Log != nil, Stderr: cfg.Log})
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		be, ready = u, u.WaitReady
 		cmdline = append(cmdline, netconf.User.Cmdline())
 	default:
-		return "", nil, fmt.Errorf("--net %q: use none, user or tap=NAME", cfg.Mode)
+		return "", nil, nil, fmt.Errorf("--net %q: use none, user or tap=NAME", cfg.Mode)
 	}
 	dev, err := vnet.New(vnet.Config{Backend: be, MAC: cfg.MAC, OnError: func(err error) {
 		if cfg.Log != nil {
@@ -90,11 +91,11 @@ func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, error) {
 	}})
 	if err != nil {
 		be.Close()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if _, err := bus.Add(dev); err != nil {
 		dev.Close()
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	return strings.Join(cmdline, " "), ready, nil
+	return strings.Join(cmdline, " "), ready, dev, nil
 }

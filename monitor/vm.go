@@ -19,6 +19,7 @@ import (
 	"brique.dev/brique/monitor/kvm"
 	"brique.dev/brique/monitor/osthread"
 	"brique.dev/brique/monitor/virtio"
+	vnet "brique.dev/brique/monitor/virtio/net"
 )
 
 // Config describes one run of an image.
@@ -78,6 +79,8 @@ type Result struct {
 	// GuestResident is the host memory backing guest RAM at exit (bytes):
 	// the pages the guest (or the loader) touched.
 	GuestResident uint64
+	// Net is the network device's traffic counters (nil without one).
+	Net *vnet.Stats
 }
 
 // Error kinds returned by Run.
@@ -174,7 +177,7 @@ func Run(cfg Config) (Result, error) {
 		}
 	})
 	defer bus.Close() // before the memory goes (defers run in reverse)
-	netCmdline, netReady, err := setupNet(cfg.Net, bus)
+	netCmdline, netReady, netDev, err := setupNet(cfg.Net, bus)
 	if err != nil {
 		return res, err
 	}
@@ -315,6 +318,10 @@ func Run(cfg Config) (Result, error) {
 	res.Syscalls, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoSyscalls)
 	res.PageFaults, _ = mem.u64(abi.BootInfoAddr + abi.BootInfoFaults)
 	res.GuestResident = resident(raw)
+	if netDev != nil {
+		st := netDev.Stats()
+		res.Net = &st
+	}
 	bootNS, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoBootNS)
 	res.GuestBoot = time.Duration(bootNS)
 	if out, _ := mem.u64(abi.BootInfoAddr + abi.BootInfoFirstOutNS); out > bootNS {

@@ -212,6 +212,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 			ru.Maxrss, res.GuestResident/1024, anon, file)
 		fmt.Fprintf(stderr, "brique: exit %d; monitor set-up %v, library OS boot %v, Go runtime to first output %v, total %v; %d VM exits (%d device, %d halts, %d other hypercalls with %d TLB flushes, %d interruptions), %d system calls, %d page faults; guest allocated %d KiB beyond its image\n",
 			res.ExitCode, res.Setup.Round(time.Microsecond), res.GuestBoot.Round(time.Microsecond), res.FirstOutput.Round(time.Microsecond), res.Total.Round(time.Microsecond), res.Exits, res.ExitsBy.Device, res.ExitsBy.Halt, res.ExitsBy.Hypercall, res.Flushes, res.ExitsBy.Interrupt, res.Syscalls, res.PageFaults, res.FramesPeak*4)
+		if n := res.Net; n != nil {
+			fmt.Fprintf(stderr, "brique: network: %d frames in (%d KiB, %d dropped), %d out (%d KiB, %d dropped, %d errors); %d kicks, %d interrupts\n",
+				n.RXPackets, n.RXBytes/1024, n.RXDropped, n.TXPackets, n.TXBytes/1024, n.TXDropped, n.TXErrors, n.Kicks, n.Interrupts)
+		}
 	}
 	return res.ExitCode, nil
 }

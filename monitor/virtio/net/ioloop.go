@@ -161,7 +161,9 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 		}
 		if fds[0].Revents != 0 {
 			var b [8]byte
-			unix.Read(d.bell, b[:])
+			if n, _ := unix.Read(d.bell, b[:]); n == len(b) {
+				d.kicks.Add(binary.LittleEndian.Uint64(b[:]))
+			}
 		}
 		tx.DisableNotify()
 		rx.DisableNotify()
