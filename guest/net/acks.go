@@ -21,9 +21,18 @@ import (
 // anything else with the ACK flag before then: that segment acknowledges
 // as much (the stack's acknowledgement number only grows) and carries the
 // current window. What could be harmed is bounded:
+//   - A pure ACK that acknowledges at least two full segments beyond
+//     the connection's previous acknowledgement is sent at once, as
+//     Linux acknowledges every second full segment: the connection is
+//     receiving a stream, and its sender's window and pacing depend on
+//     these ACKs. (gVisor acknowledges once per batch of segments, and a
+//     batch of 64 KiB frames from receive offload covers hundreds of
+//     KiB; holding those ACKs cost a bulk upload into the guest about a
+//     quarter of its rate.) The previous acknowledgements live in a
+//     small direct-mapped table; a connection missing from it (new, or
+//     evicted) is treated as a request-response one.
 //   - A second pure ACK of the same connection while one is held is
-//     sent at once (and the held one dropped): a bulk transfer into the
-//     guest still gets an ACK for every other segment, as from Linux.
+//     sent at once (and the held one dropped).
 //   - A duplicate ACK (the same number as the held one: segments arrive
 //     out of order) sends the held one and itself at once, so that the
 //     peer's fast retransmit is not slowed; with SACK (negotiated with
@@ -42,6 +51,15 @@ const ackDelay = time.Millisecond
 // sent at once.
 const maxHeldAcks = 64
 
+// streamAck is the data a pure ACK must acknowledge, beyond the
+// connection's previous acknowledgement, to be sent at once: two full
+// Ethernet-sized segments.
+const streamAck = 2 * 1460
+
+// ackSlots is the size of the table of previous acknowledgements (a power
+// of two).
+const ackSlots = 256
+
 // flowKey identifies a TCP connection by its addresses and ports, as
 // seen in an outgoing segment.
 type flowKey [36]byte
@@ -57,6 +75,16 @@ type heldAck struct {
 // Not safe for concurrent use (the link calls it under its lock).
 type ackHolder struct {
 	held []heldAck
+	// last[slot(flow)] is the acknowledgement number of the last segment
+	// with the ACK flag the link sent or holds for flow.
+	last [ackSlots]lastAck
+}
+
+// lastAck is one entry of ackHolder.last.
+type lastAck struct {
+	flow flowKey
+	ack  uint32
+	ok   bool
 }
 
 // filter takes one outgoing packet and appends to out the packets to send
@@ -71,8 +99,14 @@ func (a *ackHolder) filter(pkt *stack.PacketBuffer, out []*stack.PacketBuffer) [
 	}
 	i := a.find(seg.flow)
 	pure := seg.pureAck()
+	stream := false
+	if seg.flags&header.TCPFlagAck != 0 {
+		e := &a.last[seg.flow.slot()]
+		stream = e.ok && e.flow == seg.flow && seg.ack-e.ack >= streamAck
+		*e = lastAck{flow: seg.flow, ack: seg.ack, ok: true}
+	}
 	switch {
-	case i < 0 && pure && len(a.held) < maxHeldAcks:
+	case i < 0 && pure && !stream && len(a.held) < maxHeldAcks:
 		a.held = append(a.held, heldAck{pkt: pkt.IncRef(), flow: seg.flow, ack: seg.ack})
 		return out
 	case i < 0:
@@ -113,6 +147,16 @@ func (a *ackHolder) find(f flowKey) int {
 		}
 	}
 	return -1
+}
+
+// slot is f's index in ackHolder.last: a hash of the ports and of the
+// addresses' last bytes, which tell a server's connections apart.
+func (f *flowKey) slot() int {
+	h := uint32(f[32])<<8 | uint32(f[33]) // source port
+	h = h*31 + (uint32(f[34])<<8 | uint32(f[35]))
+	h = h*31 + (uint32(f[15])<<8 | uint32(f[31])) // the addresses' last bytes (IPv4 and IPv6 alike)
+	h ^= h >> 8
+	return int(h & (ackSlots - 1))
 }
 
 // take removes held ACK i and returns its packet (with its reference).

@@ -88,6 +88,12 @@ func TestAckHolder(t *testing.T) {
 			[][]string{{"pkt"}, {"pkt"}, {"pkt"}, {"pkt"}}, 0},
 		{"a bare RST sends the held ACK first", []tseg{{1000, ack, 100, "", nil}, {1000, header.TCPFlagRst, 0, "", nil}},
 			[][]string{nil, {"seg0", "pkt"}}, 0},
+		{"a stream's ACKs go at once", []tseg{{1000, ack | psh, 100, "resp", nil}, {1000, ack, 100 + streamAck, "", nil}, {1000, ack, 100 + 3*streamAck, "", nil}},
+			[][]string{{"pkt"}, {"pkt"}, {"pkt"}}, 0},
+		{"a request's ACK is held", []tseg{{1000, ack | psh, 100, "resp", nil}, {1000, ack, 99 + streamAck, "", nil}},
+			[][]string{{"pkt"}, nil}, 1},
+		{"an unknown connection's ACK is held", []tseg{{1000, ack | psh, 100, "resp", nil}, {2000, ack, 100 + streamAck, "", nil}},
+			[][]string{{"pkt"}, nil}, 1},
 		{"connections are apart", []tseg{{1000, ack, 100, "", nil}, {2000, ack, 100, "", nil}, {2000, ack | psh, 100, "data", nil}},
 			[][]string{nil, nil, {"pkt"}}, 1},
 	} {
