@@ -9,7 +9,6 @@ import (
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
@@ -33,10 +32,13 @@ type link struct {
 	gso    bool  // checksum and segmentation offload negotiated
 	mrg    bool  // mergeable receive buffers: a frame may span several
 	rxLen  int   // bytes of a receive buffer
-	// A frame arriving in several receive buffers (mergeable), gathered.
+	// A frame arriving in several receive buffers (mergeable), gathered:
+	// one view per buffer, so that the frame is copied once, and so that
+	// netstack's copy-on-write of a shared chunk (when it reads a header
+	// of a cloned packet) copies the first buffer's view, not 64 KiB.
 	rxHdr  [netHdrLen]byte
-	rxWant int // buffers still to come for it
-	rxData []byte
+	rxWant int           // buffers still to come for it
+	rxPart buffer.Buffer // its parts so far
 
 	txMu     sync.Mutex
 	txChain  [][]int // head -> offsets of the chain's buffers
@@ -166,7 +168,7 @@ func (l *link) receive() {
 				if size <= uint32(l.rxLen) {
 					l.gather(l.dma.Mem[off : off+int(size)])
 				} else {
-					l.rxWant = 0 // a broken length: drop the frame it belongs to
+					l.dropPart() // a broken length: drop the frame it belongs to
 				}
 				nh, err := l.rx.Add(virtio.Buffer{Off: off, Len: l.rxLen, Write: true})
 				if err == nil {
@@ -188,13 +190,15 @@ func (l *link) receive() {
 // part of one (the header's num_buffers says how many).
 func (l *link) gather(b []byte) {
 	if l.rxWant > 0 { // a further part
-		if len(l.rxData)+len(b) > bigFrame {
-			l.rxWant, l.rxData = 0, l.rxData[:0] // a broken device: drop it
+		if int(l.rxPart.Size())+len(b) > bigFrame {
+			l.dropPart() // a broken device
 			return
 		}
-		l.rxData = append(l.rxData, b...)
+		l.rxPart.Append(buffer.NewViewWithData(b))
 		if l.rxWant--; l.rxWant == 0 {
-			l.deliver(l.rxData, &l.rxHdr)
+			f := l.rxPart
+			l.rxPart = buffer.Buffer{}
+			l.deliver(f, &l.rxHdr)
 		}
 		return
 	}
@@ -204,25 +208,29 @@ func (l *link) gather(b []byte) {
 	copy(l.rxHdr[:], b)
 	if nb := int(binary.LittleEndian.Uint16(b[10:])); l.mrg && nb > 1 {
 		l.rxWant = min(nb, l.rx.Size()) - 1
-		l.rxData = append(l.rxData[:0], b[netHdrLen:]...)
+		l.rxPart = buffer.MakeWithData(b[netHdrLen:])
 		return
 	}
-	l.deliver(b[netHdrLen:], &l.rxHdr)
+	l.deliver(buffer.MakeWithData(b[netHdrLen:]), &l.rxHdr)
 }
 
-// deliver hands a received frame to the stack; hdr is its virtio-net
-// header.
-func (l *link) deliver(frame []byte, hdr *[netHdrLen]byte) {
-	if len(frame) < header.EthernetMinimumSize {
-		return
-	}
+// dropPart drops the frame being gathered, if any.
+func (l *link) dropPart() {
+	l.rxWant = 0
+	l.rxPart.Release()
+}
+
+// deliver hands a received frame (copied out of the DMA buffers) to the
+// stack, which takes it over; hdr is its virtio-net header.
+func (l *link) deliver(frame buffer.Buffer, hdr *[netHdrLen]byte) {
+	size := int(frame.Size())
 	l.mu.Lock()
 	d := l.disp
 	l.mu.Unlock()
-	if d == nil {
+	if size < header.EthernetMinimumSize || d == nil {
+		frame.Release()
 		return
 	}
-	// (MakeWithData copies the frame out of the DMA buffer.)
 	if hdr[0]&hdrFNeedsCsum != 0 {
 		// Receive offload: the host left the checksum partial (the
 		// pseudo-header's sum at csum_start+csum_offset), as for a TCP
@@ -232,12 +240,17 @@ func (l *link) deliver(frame []byte, hdr *[netHdrLen]byte) {
 		// nothing).
 		start := int(binary.LittleEndian.Uint16(hdr[6:]))
 		at := start + int(binary.LittleEndian.Uint16(hdr[8:]))
-		if start >= len(frame) || at+2 > len(frame) {
+		if start >= size || at+2 > size {
+			frame.Release()
 			return
 		}
-		binary.BigEndian.PutUint16(frame[at:], ^checksum.Checksum(frame[start:], 0))
+		sum := ^frame.Checksum(start)
+		// (The two bytes are in the first view; PullUp would merge
+		// views otherwise. The frame's chunks are its own: no copy.)
+		field, _ := frame.PullUp(at, 2)
+		binary.BigEndian.PutUint16(field.AsSlice(), sum)
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: frame})
 	defer pkt.DecRef()
 	if !l.ParseHeader(pkt) {
 		return
