@@ -43,6 +43,7 @@ func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, *vnet.Devic
 	var be vnet.Backend
 	var cmdline []string
 	ready := func() error { return nil }
+	mtu := netconf.MTU
 	switch cfg.Mode {
 	case "", "none":
 		return "", nil, nil, nil
@@ -75,7 +76,8 @@ func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, *vnet.Devic
 		}
 		// Launched now, waited for just before the VM runs: the daemon's
 		// ~7 ms start overlaps the VM's set-up.
-		u, err := vnet.LaunchUserNet(cfg.Netd, fwds, vnet.UserNetOptions{Debug: cfg.Log != nil, Stderr: cfg.Log})
+		mtu = netconf.UserMTU
+		u, err := vnet.LaunchUserNet(cfg.Netd, fwds, vnet.UserNetOptions{MTU: mtu, Debug: cfg.Log != nil, Stderr: cfg.Log})
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -84,7 +86,7 @@ func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, *vnet.Devic
 	default:
 		return "", nil, nil, fmt.Errorf("--net %q: use none, user or tap=NAME", cfg.Mode)
 	}
-	dev, err := vnet.New(vnet.Config{Backend: be, MAC: cfg.MAC, OnError: func(err error) {
+	dev, err := vnet.New(vnet.Config{Backend: be, MAC: cfg.MAC, MTU: mtu, OnError: func(err error) {
 		if cfg.Log != nil {
 			fmt.Fprintf(cfg.Log, "brique: net: %v\n", err)
 		}

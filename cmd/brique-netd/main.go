@@ -71,7 +71,7 @@ func run(args []string) int {
 	var fwd forwards
 	fd := fs.Int("fd", vnet.NetdFD, "descriptor of the SOCK_SEQPACKET socket to the monitor")
 	fs.Var(&fwd, "p", "forward a host port to the guest: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp] (repeatable)")
-	mtu := fs.Int("mtu", netconf.MTU, "MTU of the virtual network")
+	mtu := fs.Int("mtu", netconf.UserMTU, "MTU of the virtual network")
 	debug := fs.Bool("debug", false, "log to standard error (every frame, among other things)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

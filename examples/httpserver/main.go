@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -38,6 +39,31 @@ func main() {
 			return
 		}
 		fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
+	})
+	// GET /bytes?n=N: N bytes (default 1 MiB) of a fixed pattern, byte i
+	// being i mod 251, for download tests.
+	mux.HandleFunc("/bytes", func(w http.ResponseWriter, r *http.Request) {
+		n := int64(1 << 20)
+		if s := r.URL.Query().Get("n"); s != "" {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || v < 0 || v > 1<<40 {
+				http.Error(w, "n must be a byte count", http.StatusBadRequest)
+				return
+			}
+			n = v
+		}
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		var buf [251 * 256]byte // a whole number of periods
+		for i := range buf {
+			buf[i] = byte(i % 251)
+		}
+		for n > 0 {
+			k := min(n, int64(len(buf)))
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			n -= k
+		}
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -32,6 +32,7 @@ type link struct {
 	gso    bool  // checksum and segmentation offload negotiated
 	mrg    bool  // mergeable receive buffers: a frame may span several
 	rxLen  int   // bytes of a receive buffer
+	mtu    int   // the device's (VIRTIO_NET_F_MTU), or defaultMTU
 	// A frame arriving in several receive buffers (mergeable), gathered:
 	// one view per buffer, so that the frame is copied once, and so that
 	// netstack's copy-on-write of a shared chunk (when it reads a header
@@ -56,6 +57,7 @@ type link struct {
 
 const (
 	netFCsum     = 1 << 0  // VIRTIO_NET_F_CSUM: the device finishes checksums
+	netFMTU      = 1 << 3  // VIRTIO_NET_F_MTU: the device gives the MTU
 	netFMAC      = 1 << 5  // VIRTIO_NET_F_MAC
 	netFHostTSO4 = 1 << 11 // VIRTIO_NET_F_HOST_TSO4: the device segments TCP/IPv4
 	netFHostTSO6 = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
@@ -68,17 +70,17 @@ const (
 	netFMrgRxbuf  = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF
 	netFRXOffload = netFGuestCsum | netFGuestTSO4 | netFGuestTSO6
 
-	netHdrLen = 12 // virtio_net_hdr_v1
-	frameMax  = header.EthernetMinimumSize + mtu
-	bufLen    = netHdrLen + frameMax               // a receive buffer
-	bigFrame  = 65535 + header.EthernetMinimumSize // a frame with receive offload
-	mrgBufLen = 4096                               // a receive buffer with receive offload
-	queueSize = 256
-	mtu       = 1500
+	netHdrLen  = 12 // virtio_net_hdr_v1
+	defaultMTU = 1500
+	bufLen     = netHdrLen + header.EthernetMinimumSize + defaultMTU // a receive buffer
+	bigFrame   = 65535 + header.EthernetMinimumSize                 // a frame with receive offload, or of a large MTU
+	mrgBufLen  = 4096                                               // a receive buffer for such frames
+	queueSize  = 256
+	configMTU  = 10 // the MTU's offset in the device configuration (le16)
 
 	txBufLen   = 4096  // a transmit buffer
 	gsoMax     = 60000 // largest segment handed to the device (GSOMaxSize)
-	txChainMax = (netHdrLen + header.EthernetMinimumSize + gsoMax + txBufLen - 1) / txBufLen
+	txChainMax = (netHdrLen + bigFrame + txBufLen - 1) / txBufLen
 	txBufs     = 256 // transmit buffers (1 MiB)
 
 	// virtio_net_hdr fields (virtio 1.2, section 5.1.6).
@@ -87,15 +89,33 @@ const (
 	hdrGSOTCPv6   = 4
 )
 
+// linkMTU is the MTU to use given the negotiated features and the
+// device configuration's MTU field (its low 16 bits): the device's if it
+// gives one (the user network's is larger than Ethernet's, its frames
+// never leaving the host), as long as a frame fits the receive buffers
+// (larger than 1500 bytes takes mergeable buffers) and the transmit
+// chains.
+func linkMTU(features uint64, field uint32) int {
+	mtu := int(uint16(field))
+	switch {
+	case features&netFMTU == 0 || mtu < 68:
+		return defaultMTU
+	case mtu > defaultMTU && features&netFMrgRxbuf == 0:
+		return defaultMTU
+	}
+	return min(mtu, bigFrame-header.EthernetMinimumSize)
+}
+
 func openLink(base uintptr) (*link, error) {
 	regs := virtio.MMIO(base)
-	dev, err := virtio.Init(regs, netFMAC|netFOffload|netFRXOffload|netFMrgRxbuf|virtio.FeatureEventIdx)
+	dev, err := virtio.Init(regs, netFMAC|netFMTU|netFOffload|netFRXOffload|netFMrgRxbuf|virtio.FeatureEventIdx)
 	if err != nil {
 		return nil, err
 	}
 	mrg := dev.Features&netFMrgRxbuf != 0
+	mtu := linkMTU(dev.Features, regs.Read32(virtio.RegConfig+configMTU&^3)>>(8*(configMTU&3)))
 	rxLen := bufLen
-	if mrg && dev.Features&netFRXOffload == netFRXOffload {
+	if mrg && (dev.Features&netFRXOffload == netFRXOffload || mtu > defaultMTU) {
 		rxLen = mrgBufLen // a 64 KiB frame takes 17
 	}
 	// Rings (~14 KiB per queue), one receive buffer per descriptor and
@@ -106,7 +126,7 @@ func openLink(base uintptr) (*link, error) {
 		return nil, e
 	}
 	dma := &virtio.DMA{Mem: kernel.Mem(a, uintptr(pages)*4096), Phys: uint64(a)}
-	l := &link{dev: dev, dma: dma, gso: dev.Features&netFOffload == netFOffload, mrg: mrg, rxLen: rxLen}
+	l := &link{dev: dev, dma: dma, gso: dev.Features&netFOffload == netFOffload, mrg: mrg, rxLen: rxLen, mtu: mtu}
 	l.ackTimer = time.AfterFunc(time.Hour, l.flushAcks)
 	l.ackTimer.Stop()
 	if l.rx, err = dev.SetupQueue(0, queueSize, dma); err != nil {
@@ -441,7 +461,7 @@ func (l *link) SupportedGSO() stack.SupportedGSO {
 	return stack.GSONotSupported
 }
 
-func (l *link) MTU() uint32                      { return mtu }
+func (l *link) MTU() uint32                      { return uint32(l.mtu) }
 func (l *link) SetMTU(uint32)                    {}
 func (l *link) MaxHeaderLength() uint16          { return header.EthernetMinimumSize }
 func (l *link) LinkAddress() tcpip.LinkAddress   { return l.mac }

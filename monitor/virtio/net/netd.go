@@ -56,8 +56,8 @@ var netdSpec = helperproc.FindSpec{
 
 // UserNetOptions configures StartUserNet.
 type UserNetOptions struct {
-	// MTU of the virtual network (netconf.MTU if 0); give the device
-	// the same value.
+	// MTU of the virtual network (netconf.UserMTU if 0); give the
+	// device the same value.
 	MTU int
 	// Debug starts the daemon with -debug: it then logs (every frame
 	// among other things) to Stderr.
@@ -120,7 +120,7 @@ func LaunchUserNet(netdPath string, forwards []PortForward, opts UserNetOptions)
 		return nil, err
 	}
 	if opts.MTU == 0 {
-		opts.MTU = netconf.MTU
+		opts.MTU = netconf.UserMTU
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultNetdTimeout

@@ -29,7 +29,15 @@ const (
 	DNSIP      = GatewayIP
 	GatewayMAC = "5a:94:ef:e4:0c:dd"
 	GuestMAC   = "5a:94:ef:e4:0c:ee" // the device's MAC in user mode
-	MTU        = 1500
+	// MTU is an Ethernet device's (the virtio-net device's default).
+	MTU = 1500
+	// UserMTU is the user network's: its frames never leave the host
+	// (brique-netd relays the data through the host's sockets), so they
+	// may be as large as an IP packet allows (65520 is passt's default).
+	// Fewer frames per byte: the per-frame cost (a message to
+	// brique-netd, a pass through two TCP stacks) is what limits bulk
+	// transfers there (decision 018).
+	UserMTU = 65520
 
 	// DNSZone is answered by the gateway's DNS server: HostName is the
 	// host's loopback (HostIP), "gateway." + DNSZone the gateway.

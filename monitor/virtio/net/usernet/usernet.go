@@ -42,8 +42,8 @@ import (
 // Config configures a user-mode network.
 type Config struct {
 	Forwards []vnet.PortForward
-	// MTU of the virtual network (netconf.MTU if 0). Give the device the
-	// same value.
+	// MTU of the virtual network (netconf.UserMTU if 0). Give the device
+	// the same value.
 	MTU int
 	// Log receives the libraries' messages (gvisor-tap-vsock logs with
 	// the process-wide logrus logger, its TCP proxy with the standard
@@ -68,7 +68,7 @@ type Network struct {
 // returns without error, the forwarded ports listen.
 func New(cfg Config) (*Network, error) {
 	if cfg.MTU == 0 {
-		cfg.MTU = netconf.MTU
+		cfg.MTU = netconf.UserMTU
 	}
 	if cfg.MTU < 68 || cfg.MTU > 65535 {
 		return nil, fmt.Errorf("user-mode network: MTU %d out of range [68, 65535]", cfg.MTU)
