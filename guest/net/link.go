@@ -73,8 +73,8 @@ const (
 	netHdrLen  = 12 // virtio_net_hdr_v1
 	defaultMTU = 1500
 	bufLen     = netHdrLen + header.EthernetMinimumSize + defaultMTU // a receive buffer
-	bigFrame   = 65535 + header.EthernetMinimumSize                 // a frame with receive offload, or of a large MTU
-	mrgBufLen  = 4096                                               // a receive buffer for such frames
+	bigFrame   = 65535 + header.EthernetMinimumSize                  // a frame with receive offload, or of a large MTU
+	mrgBufLen  = 4096                                                // a receive buffer for such frames
 	queueSize  = 256
 	configMTU  = 10 // the MTU's offset in the device configuration (le16)
 
