@@ -41,6 +41,13 @@ func (v *vcpu) hypercall(nr, arg uint64) (code int, exit, crashed bool, err erro
 			}
 			return 0, false, false, nil
 		}
+		if g := v.netGate; g != nil {
+			// The first output waits for the user network (netgate.go).
+			if err := g.wait(); err != nil {
+				return abi.ExitMonitor, true, false, err
+			}
+			v.netGate = nil
+		}
 		w := v.cfg.Stdout
 		if fd == 2 {
 			w = v.cfg.Stderr

@@ -90,9 +90,8 @@ var (
 )
 
 // Run boots cfg.Image and runs it to completion.
-func Run(cfg Config) (Result, error) {
+func Run(cfg Config) (res Result, err error) {
 	start := time.Now()
-	var res Result
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
 	}
@@ -288,12 +287,20 @@ func Run(cfg Config) (Result, error) {
 		return res, err
 	}
 
-	if netReady != nil {
-		if err := netReady(); err != nil {
-			return res, err
-		}
-	}
 	v := &vcpu{cfg: cfg, mem: mem, cpu: cpu, run: cpu.RunData(), tid: unix.Gettid(), pid: unix.Getpid(), sigq: make(chan unix.Signal, 4), bus: bus}
+	if netReady != nil {
+		// brique-netd may still be starting: the guest boots meanwhile
+		// (netgate.go).
+		v.netGate = startNetGate(netReady, v.abortRun)
+		gate := v.netGate
+		defer func() {
+			// A program that ended before the daemon was ready still
+			// learns whether its network could be set up.
+			if gerr := gate.wait(); gerr != nil && err == nil {
+				err = gerr
+			}
+		}()
+	}
 	if cfg.CPUProfile != nil {
 		v.prof = newCPUProfile()
 	}
@@ -389,7 +396,11 @@ type vcpu struct {
 	exits   uint64
 	exitsBy struct{ Device, Halt, Hypercall, Interrupt uint64 }
 
-	running atomic.Bool      // in KVM_RUN (not halted in the monitor)
+	running atomic.Bool           // in KVM_RUN (not halted in the monitor)
+	aborted atomic.Pointer[error] // abortRun's error: the loop stops with it
+	// netGate holds the program's first console output until the user
+	// network is ready (nil: no user network, or it was ready).
+	netGate *netGate
 	sigs    int              // host signals received
 	events  wakeup           // what ends a halt: devices and host signals post here
 	sigq    chan unix.Signal // host signals not yet given to the guest
@@ -429,6 +440,9 @@ func (v *vcpu) loop() (code int, crashed bool, err error) {
 	}()
 
 	for {
+		if err := v.abortErr(); err != nil {
+			return abi.ExitMonitor, false, err
+		}
 		if len(v.sigq) > 0 {
 			if c, stop := v.hostSignals(); stop {
 				return c, false, nil

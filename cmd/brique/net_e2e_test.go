@@ -160,6 +160,52 @@ func getBytes(url string, n int) error {
 	return nil
 }
 
+// TestNetUserPortInUse: a forwarded port that is already taken stops the
+// run with one clear line and a failure status, whether the program is
+// a server or ends at once, and nothing of the program's output appears:
+// the guest boots while brique-netd starts, but its first output waits
+// for the network (monitor/netgate.go).
+func TestNetUserPortInUse(t *testing.T) {
+	kvmtest.RequireKVM(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	// A server that never prints: the failure must stop it, not wait
+	// for output.
+	quiet := newModule(t, "example.com/quiet", map[string]string{"main.go": `package main
+
+import (
+	"net"
+	"time"
+)
+
+func main() {
+	ln, err := net.Listen("tcp", ":8080")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	time.Sleep(time.Hour)
+}
+`})
+	for _, name := range []string{"httpserver", "hello", quiet} {
+		target := name
+		if name != quiet {
+			target = exampleImage(t, name)
+		}
+		r := brique(t, "", "run", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), target)
+		if r.Code == 0 || r.TimedOut || !strings.Contains(r.Stderr, "address already in use") || r.Stdout != "" {
+			t.Errorf("%s: want a failure that names the port in use, and no output\n%s", name, r)
+		}
+		if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n != 0 {
+			t.Errorf("%s: want one line on stderr, got %d\n%s", name, n+1, r)
+		}
+	}
+}
+
 // TestNetHTTPClientUser: the guest's HTTP client reaches a server on the
 // host by name (host.brique.internal, through the user network's DNS).
 func TestNetHTTPClientUser(t *testing.T) {
