@@ -113,7 +113,13 @@ func openLink(base uintptr) (*link, error) {
 		return nil, err
 	}
 	mrg := dev.Features&netFMrgRxbuf != 0
-	mtu := linkMTU(dev.Features, regs.Read32(virtio.RegConfig+configMTU&^3)>>(8*(configMTU&3)))
+	// The configuration's first 12 bytes: MAC, status, queue pairs, MTU
+	// (three reads, each a VM exit).
+	var config [12]byte
+	for w := 0; w < len(config); w += 4 {
+		binary.LittleEndian.PutUint32(config[w:], regs.Read32(virtio.RegConfig+uint32(w)))
+	}
+	mtu := linkMTU(dev.Features, uint32(binary.LittleEndian.Uint16(config[configMTU:])))
 	rxLen := bufLen
 	if mrg && (dev.Features&netFRXOffload == netFRXOffload || mtu > defaultMTU) {
 		rxLen = mrgBufLen // a 64 KiB frame takes 17
@@ -138,11 +144,7 @@ func openLink(base uintptr) (*link, error) {
 	if dev.Features&netFMAC == 0 {
 		return nil, errors.New("virtio-net device has no MAC address")
 	}
-	var mac [6]byte
-	for i := range mac {
-		mac[i] = byte(regs.Read32(virtio.RegConfig+uint32(i&^3)) >> (8 * (i & 3)))
-	}
-	l.mac = tcpip.LinkAddress(mac[:])
+	l.mac = tcpip.LinkAddress(config[:6])
 	l.rxBuf = make([]int, l.rx.Size())
 	l.txChain = make([][]int, l.tx.Size())
 	for range txBufs {
