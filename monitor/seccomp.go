@@ -35,6 +35,11 @@ var seccompAllowed = []uint32{
 	unix.SYS_PPOLL, // the network device's I/O loop (monitor/virtio/net/ioloop.go)
 	unix.SYS_SCHED_GETAFFINITY, unix.SYS_FCNTL,
 	unix.SYS_WAIT4, unix.SYS_WAITID, // reaping brique-netd when the VM ends
+	// Killing a helper (brique-netd, brique-9pd) that does not exit when
+	// its socket closes: Go signals a child through the pidfd it got at
+	// clone, and a pidfd reaches only that process. Without pidfd_open
+	// (refused) the monitor holds none but its helpers'.
+	unix.SYS_PIDFD_SEND_SIGNAL,
 }
 
 // runningIoctls are the ioctl requests the running monitor may make: the

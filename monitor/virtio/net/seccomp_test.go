@@ -60,6 +60,31 @@ func TestUserNetUnderSeccomp(t *testing.T) {
 	}
 }
 
+// TestHelperKillUnderSeccomp checks that a helper process (brique-netd,
+// brique-9pd) that does not exit when its socket closes can still be
+// killed once the monitor's filter is in place.
+func TestHelperKillUnderSeccomp(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the monitor's filter is for amd64")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	// (sleep takes its duration from the arguments: the child gives none,
+	// so use a script that never exits by itself.)
+	script := filepath.Join(t.TempDir(), "stubborn")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec "+sleep+" 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	child := seccompChild(t)
+	subreaper(t)
+	out, err := exec.Command(child, "kill", script).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
 // TestUserNetMonitorDies checks that the daemon exits when the monitor
 // dies without closing anything.
 func TestUserNetMonitorDies(t *testing.T) {

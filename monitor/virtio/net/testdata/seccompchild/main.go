@@ -11,6 +11,12 @@
 //
 //	seccompchild NETD seccomp|die
 //	seccompchild tap NAME
+//	seccompchild kill PROGRAM
+//
+// With "kill PROGRAM" it starts PROGRAM (which must not exit by itself)
+// as a helper process, installs the filter, and checks that the helper
+// can still be killed (helperproc's ExitWithin, as for a daemon that
+// does not exit when its socket closes).
 package main
 
 import (
@@ -23,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"brique.dev/brique/monitor"
+	"brique.dev/brique/monitor/helperproc"
 	vnet "brique.dev/brique/monitor/virtio/net"
 	"brique.dev/brique/monitor/virtio/netconf"
 )
@@ -106,12 +113,36 @@ func tap(name string) {
 	fmt.Println("ok")
 }
 
+// kill starts program as a helper, installs the filter and kills it.
+func kill(program string) {
+	p, err := helperproc.Start(helperproc.Cmd{Path: program, Args: []string{program}})
+	if err != nil {
+		fail("%v", err)
+	}
+	if err := monitor.EnterSeccomp(); err != nil {
+		fail("seccomp: %v", err)
+	}
+	if p.ExitWithin(100 * time.Millisecond) {
+		fail("%s exited by itself", program)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		fail("%s (pid %d) still runs 5 s after it was killed under the filter", program, p.Proc().Pid)
+	}
+	fmt.Println("ok")
+}
+
 func main() {
 	if len(os.Args) != 3 {
 		fail("usage: seccompchild NETD seccomp|die, or seccompchild tap NAME")
 	}
 	if os.Args[1] == "tap" {
 		tap(os.Args[2])
+		return
+	}
+	if os.Args[1] == "kill" {
+		kill(os.Args[2])
 		return
 	}
 	u, err := vnet.StartUserNet(os.Args[1], nil, vnet.UserNetOptions{})
