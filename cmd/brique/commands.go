@@ -122,7 +122,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.Var(&rf.env, "e", "set environment variable `KEY=VALUE` in the guest (repeatable)")
 	fs.Var(&rf.env, "env", "same as -e")
 	fs.BoolVar(&rf.debug, "debug", false, "show library OS diagnostics (unimplemented system calls, ...)")
-	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits and guest memory use on exit")
+	fs.BoolVar(&rf.stats, "stats", false, "print boot time, VM exits, guest memory use and the network device's counters on exit")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the guest to `FILE` when the program exits (pprof format: go tool pprof IMAGE FILE)")
 	seccomp := fs.Bool("seccomp", true, "confine the monitor to the system calls a running VM needs (seccomp filter)")
 	rootfs := fs.String("rootfs", "", "when building PKG: embed the tree at `DIR` as the guest's root file system")
