@@ -267,8 +267,10 @@ func (l *link) deliver(frame buffer.Buffer, hdr *[netHdrLen]byte) {
 			return
 		}
 		sum := ^frame.Checksum(start)
-		// (The two bytes are in the first view; PullUp would merge
-		// views otherwise. The frame's chunks are its own: no copy.)
+		// (The field is in the first view, with the headers, so PullUp
+		// returns a view of it in place: the frame's chunks are its
+		// own, not shared. Were it to straddle two views, PullUp would
+		// merge them first.)
 		field, _ := frame.PullUp(at, 2)
 		binary.BigEndian.PutUint16(field.AsSlice(), sum)
 	}
