@@ -1,10 +1,12 @@
 package helperproc
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,7 +71,7 @@ func (s *FrameFD) Read(b []byte) (int, error) {
 		if err != unix.EAGAIN {
 			return s.result(n, err)
 		}
-		if err := s.waitFor(unix.POLLIN); err != nil {
+		if err := s.waitFor(unix.POLLIN, 0); err != nil {
 			return 0, err
 		}
 	}
@@ -105,8 +107,16 @@ func (s *FrameFD) result(n int, rerr error) (int, error) {
 	return readResult(s.closing.Load(), s.seq, n, rerr)
 }
 
-// Write writes b as one message, waiting for room in the socket buffer.
-// See SeqPacket for its errors.
+// writeWait bounds how long Write waits for room. A device's I/O loop
+// writes from the thread that also reads the other direction: were it
+// to wait for ever for a peer that itself waits for the loop to read
+// (brique-netd writes its replies while the guest posts no receive
+// buffers), both would. After writeWait the frame is dropped, as a
+// full NIC queue drops it, and the loop goes on reading.
+const writeWait = 100 * time.Millisecond
+
+// Write writes b as one message, waiting at most writeWait for room in
+// the socket buffer (ErrFull then). See SeqPacket for its other errors.
 func (s *FrameFD) Write(b []byte) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -121,7 +131,7 @@ func (s *FrameFD) Write(b []byte) error {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
-			if err := s.waitFor(unix.POLLOUT); err != nil {
+			if err := s.waitFor(unix.POLLOUT, writeWait); err != nil {
 				return err
 			}
 			continue
@@ -130,16 +140,32 @@ func (s *FrameFD) Write(b []byte) error {
 	}
 }
 
+// ErrFull is Write's error when the socket had no room for writeWait.
+var ErrFull = errors.New("no room in the socket buffer: frame dropped")
+
 // waitFor sleeps in ppoll until the descriptor is ready for events (or
-// has an error or hang-up to report) or Close is called (s.mu held for
-// reading).
-func (s *FrameFD) waitFor(events int16) error {
+// has an error or hang-up to report), Close is called, or timeout (if
+// not 0) passes: ErrFull then (s.mu held for reading).
+func (s *FrameFD) waitFor(events int16, timeout time.Duration) error {
 	fds := []unix.PollFd{{Fd: int32(s.fd), Events: events}, {Fd: int32(s.wake), Events: unix.POLLIN}}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
 	for {
 		if s.closing.Load() {
 			return os.ErrClosed
 		}
-		_, err := unix.Ppoll(fds, nil, nil)
+		var ts *unix.Timespec
+		if timeout > 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return ErrFull
+			}
+			t := unix.NsecToTimespec(int64(left))
+			ts = &t
+		}
+		_, err := unix.Ppoll(fds, ts, nil)
 		switch {
 		case err != nil && err != unix.EINTR:
 			return fmt.Errorf("ppoll: %w", err)

@@ -62,7 +62,7 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 	have := false    // f holds a received frame the guest has no room for yet
 	rxDead := false  // the backend cannot be read any more
 	rxPause := false // a read failed: leave the backend alone for a while
-	fds := []unix.PollFd{{Fd: int32(d.bell), Events: unix.POLLIN}, {Fd: int32(pb.PollFD())}}
+	fds := []unix.PollFd{{Fd: int32(d.bell), Events: unix.POLLIN}, {Fd: int32(pb.PollFD()), Events: unix.POLLIN}}
 	for {
 		select {
 		case <-stop:
@@ -143,9 +143,13 @@ func (d *Device) ioLoop(pb PollBackend, rx, tx *virtio.Queue, irq func(), stop <
 				continue
 			}
 		}
-		fds[1].Events = 0
+		// A descriptor left out is set to -1, not just given no
+		// events: ppoll reports a hang-up (brique-netd gone) or an
+		// invalid descriptor whatever was asked, and the loop would
+		// spin.
+		fds[1].Fd = -1
 		if !full && !rxDead && !rxPause {
-			fds[1].Events = unix.POLLIN
+			fds[1].Fd = int32(pb.PollFD())
 		}
 		// After a failed read (not the backend's end), the descriptor
 		// may stay readable: wait a little instead of spinning on it.

@@ -93,6 +93,7 @@ func StartUserNet(netdPath string, forwards []PortForward, opts UserNetOptions) 
 		return nil, err
 	}
 	if err := u.WaitReady(); err != nil {
+		u.Socket.Close()
 		return nil, err
 	}
 	return u, nil
@@ -195,14 +196,16 @@ func LaunchUserNet(netdPath string, forwards []PortForward, opts UserNetOptions)
 
 // WaitReady waits until the daemon reports that it is ready (its port
 // forwards listen), or the launch's timeout passes. If it is not ready,
-// WaitReady closes the backend, makes sure the daemon is gone and says
-// why (for example a forwarded port that is in use).
+// WaitReady makes sure the daemon is gone and says why (for example a
+// forwarded port that is in use); the caller still closes the backend.
 func (u *UserNet) WaitReady() error {
 	<-u.readyDone
 	if u.readyErr == nil {
 		return nil
 	}
-	u.Socket.Close()
+	// The socket stays open: the device's I/O loop may be polling it
+	// already (the guest boots meanwhile); Close, through the device,
+	// closes it.
 	u.proc.Kill()
 	gone := u.proc.ExitWithin(NetdExitTimeout)
 	why := u.readyErr.Error()
