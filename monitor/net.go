@@ -35,14 +35,15 @@ type NetConfig struct {
 
 // setupNet puts the network device of cfg, if any, on bus and returns
 // the guest command line fragment that configures it (addresses; the bus
-// announces the device) and a function to call before the guest runs (it
-// waits for the user-mode daemon; nil if none). It must run before the
+// announces the device) and a function that waits for the user-mode
+// daemon to be ready (nil if none; Run waits for it while the guest
+// boots, netgate.go). It must run before the
 // seccomp filter (the user-mode backend starts a process). The device is
 // returned for its counters (nil without a network).
 func setupNet(cfg NetConfig, bus *virtio.Bus) (string, func() error, *vnet.Device, error) {
 	var be vnet.Backend
 	var cmdline []string
-	ready := func() error { return nil }
+	var ready func() error // nil: nothing to wait for
 	mtu := netconf.MTU
 	switch cfg.Mode {
 	case "", "none":

@@ -21,11 +21,12 @@ type netGate struct {
 func startNetGate(ready func() error, abort func(error)) *netGate {
 	g := &netGate{done: make(chan struct{})}
 	go func() {
-		g.err = ready()
-		close(g.done)
-		if g.err != nil {
-			abort(g.err)
+		err := ready()
+		if err != nil {
+			abort(err) // before done: the run stops with it
 		}
+		g.err = err
+		close(g.done)
 	}()
 	return g
 }

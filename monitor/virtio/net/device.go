@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"brique.dev/brique/monitor/helperproc"
 	"brique.dev/brique/monitor/virtio"
 	"brique.dev/brique/monitor/virtio/netconf"
 )
@@ -208,19 +209,12 @@ func New(cfg Config) (*Device, error) {
 	binary.LittleEndian.PutUint16(d.config[ConfigMaxVirtqueuePairs:], 1)
 	binary.LittleEndian.PutUint16(d.config[ConfigMTU:], uint16(cfg.MTU))
 
-	// Receive buffers: frames of MTU + Ethernet header + VLAN tag, at
-	// most 4 MiB in all.
+	// A received frame: MTU + Ethernet header + VLAN tag.
 	size := HeaderSize + max(cfg.MTU, 1500) + 14 + 4 + 1
 	if d.features&rxOffloadFeatures != 0 {
 		size = HeaderSize + MaxFrame + 4 + 1 // a TCP frame before segmentation
 	}
-	n := min(QueueSize, max(16, (4<<20)/size))
 	d.frameSize = size
-	d.frames = make(chan *frame, n)
-	d.free = make(chan *frame, n)
-	for range n {
-		d.free <- &frame{buf: make([]byte, size)}
-	}
 	d.pumpDone = make(chan struct{})
 	d.bell = -1
 	if pb, ok := cfg.Backend.(PollBackend); ok {
@@ -233,6 +227,15 @@ func New(cfg Config) (*Device, error) {
 		d.pollB, d.bell = pb, bell
 		close(d.pumpDone) // the I/O loop reads the backend itself
 		return d, nil
+	}
+	// The pump's receive buffers, at most 4 MiB in all (the I/O loop
+	// above needs one frame, not these: with 64 KiB frames they would be
+	// 4 MiB allocated at every boot for nothing).
+	n := min(QueueSize, max(16, (4<<20)/size))
+	d.frames = make(chan *frame, n)
+	d.free = make(chan *frame, n)
+	for range n {
+		d.free <- &frame{buf: make([]byte, size)}
 	}
 	go d.pump()
 	return d, nil
@@ -631,14 +634,17 @@ func (d *Device) transmit(c *virtio.Chain, bufs [][]byte) [][]byte {
 	} else {
 		err = d.cfg.Backend.WritePacket(bufs)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+		d.txPackets.Add(1)
+		d.txBytes.Add(uint64(n))
+	case errors.Is(err, helperproc.ErrFull):
+		d.txDropped.Add(1) // the backend stayed full: dropped, as by a NIC
+	default:
 		d.txErrors.Add(1)
 		if !isClosed(err) {
 			d.cfg.OnError(fmt.Errorf("virtio-net: sending: %w", err))
 		}
-	} else {
-		d.txPackets.Add(1)
-		d.txBytes.Add(uint64(n))
 	}
 	clear(bufs) // do not keep views of guest memory
 	return bufs
