@@ -11,6 +11,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"brique.dev/brique/internal/kvmtest"
 	"brique.dev/brique/internal/testutil"
 	"brique.dev/brique/monitor"
+	"brique.dev/brique/monitor/osthread"
 )
 
 // buildExampleImage builds examples/name into a temporary directory and
@@ -47,6 +49,11 @@ func buildExampleImage(t *testing.T, name string) *image.Image {
 func TestMonitorRunsHello(t *testing.T) {
 	kvmtest.RequireKVM(t)
 	img := buildExampleImage(t, "hello")
+	// Run names the thread it runs the vCPU on, and must give it its
+	// name back: it returns to Go's pool (it may be the main thread).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	osthread.SetName("brique-test")
 	var stdout, stderr bytes.Buffer
 	res, err := monitor.Run(monitor.Config{
 		Image:  img,
@@ -75,6 +82,9 @@ func TestMonitorRunsHello(t *testing.T) {
 	}
 	if res.Setup <= 0 || res.Total < res.Setup {
 		t.Errorf("inconsistent durations: Setup %v, Total %v", res.Setup, res.Total)
+	}
+	if name := osthread.Name(); name != "brique-test" {
+		t.Errorf("the calling thread is named %q after Run, want its name back (brique-test)", name)
 	}
 }
 

@@ -222,6 +222,12 @@ func Run(cfg Config) (res Result, err error) {
 	// thread (50 us) made each such halt last ~100 us.
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 	// Named for top -H and the benchmark's CPU accounting.
+	// The thread goes back to Go's pool when Run returns: under its old
+	// name (were it the main thread, the process itself would show as
+	// brique-vcpu0 in ps and pidof).
+	if old := osthread.Name(); old != "" {
+		defer osthread.SetName(old)
+	}
 	osthread.SetName("brique-vcpu0")
 	cpu, err := vm.CreateVCPU(0)
 	if err != nil {

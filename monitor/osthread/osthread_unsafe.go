@@ -16,3 +16,13 @@ func SetName(name string) {
 		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
 	}
 }
+
+// Name is the calling OS thread's name (PR_GET_NAME; "" if it cannot be
+// read). Read it before the seccomp filter, which refuses PR_GET_NAME.
+func Name() string {
+	var b [16]byte
+	if err := unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(b[:])
+}
