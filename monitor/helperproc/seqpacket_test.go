@@ -187,19 +187,10 @@ func TestNewSeqPacketBadFD(t *testing.T) {
 }
 
 func TestFrameFDTryRead(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := helperproc.NewFrameFD(fds[0], "a", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := helperproc.NewFrameFD(fds[1], "b", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, bc := pair(t, func(fd int, name string, seq bool) (msgConn, error) {
+		return helperproc.NewFrameFD(fd, name, seq)
+	}, unix.SOCK_SEQPACKET)
+	b := bc.(*helperproc.FrameFD)
 	buf := make([]byte, 64)
 	if _, err := b.TryRead(buf); !errors.Is(err, unix.EAGAIN) {
 		t.Fatalf("TryRead with nothing waiting = %v, want EAGAIN", err)

@@ -40,6 +40,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bulk: -n must be >= 0 and -chunk > 0")
 		os.Exit(2)
 	}
+	// The pattern is only read (by Write), so the sending connections
+	// share it; each receiving connection reads into a buffer of its own.
 	buf := make([]byte, *chunk)
 	for i := range buf {
 		buf[i] = byte(i * 7)
@@ -55,16 +57,18 @@ func main() {
 			log.Fatal(err)
 		}
 		if *recv {
-			go receive(c, buf)
+			go receive(c, *chunk)
 		} else {
 			go serve(c, *n, buf)
 		}
 	}
 }
 
-// receive reads c until EOF into buf, repeatedly, then answers the count.
-func receive(c net.Conn, buf []byte) {
+// receive reads c until EOF in chunk-byte reads into a buffer of its
+// own, then answers the count.
+func receive(c net.Conn, chunk int) {
 	defer c.Close()
+	buf := make([]byte, chunk)
 	var n int64
 	for {
 		k, err := c.Read(buf)

@@ -210,13 +210,32 @@ func TestP9ServeInflight(t *testing.T) {
 		c.send(p9test.Msg(p9test.Tlopen, 3, fid, uint32(0)))
 		c.must(3)
 	}
+	// waitInflight waits until n fsyncs wait at once (generously: a
+	// loaded machine may be slow to schedule the handlers).
+	waitInflight := func(n int32) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for now.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d fsyncs at once after 10 s, want %d", now.Load(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	c.send(p9test.Msg(p9test.Tfsync, 100, uint32(10)))
-	time.Sleep(50 * time.Millisecond)
+	waitInflight(1)
 	c.send(p9test.Msg(p9test.Tgetattr, 100, uint32(1), uint64(0x3fff))) // tag 100 is in flight: dropped
 	for i := 1; i < 5; i++ {
 		c.send(p9test.Msg(p9test.Tfsync, uint16(100+i), uint32(10+i)))
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitInflight(3)
+	// No more than MaxInflight start, however long they wait.
+	for range 50 {
+		if h := highest.Load(); h > 3 {
+			t.Fatalf("%d fsyncs at once, want at most MaxInflight = 3", h)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	if h := highest.Load(); h != 3 {
 		t.Errorf("%d fsyncs at once, want MaxInflight = 3", h)
 	}

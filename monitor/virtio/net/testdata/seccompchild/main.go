@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -114,28 +115,41 @@ func tap(name string) {
 }
 
 // kill starts program as a helper, installs the filter and kills it.
+// Every failure after the start kills the helper first, so that none is
+// left behind.
 func kill(program string) {
 	p, err := helperproc.Start(helperproc.Cmd{Path: program, Args: []string{program}})
 	if err != nil {
 		fail("%v", err)
 	}
+	failKill := func(format string, a ...any) {
+		p.Kill()
+		fail(format, a...)
+	}
 	if err := monitor.EnterSeccomp(); err != nil {
-		fail("seccomp: %v", err)
+		failKill("seccomp: %v", err)
 	}
 	if p.ExitWithin(100 * time.Millisecond) {
-		fail("%s exited by itself", program)
+		failKill("%s exited by itself", program)
 	}
 	select {
 	case <-p.Done():
 	case <-time.After(5 * time.Second):
-		fail("%s (pid %d) still runs 5 s after it was killed under the filter", program, p.Proc().Pid)
+		failKill("%s (pid %d) still runs 5 s after it was killed under the filter", program, p.Proc().Pid)
+	}
+	state, err := p.Wait()
+	if err != nil {
+		failKill("waiting for %s under the filter: %v", program, err)
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		failKill("%s ended with %v, want killed by SIGKILL", program, state)
 	}
 	fmt.Println("ok")
 }
 
 func main() {
 	if len(os.Args) != 3 {
-		fail("usage: seccompchild NETD seccomp|die, or seccompchild tap NAME")
+		fail("usage: seccompchild NETD seccomp|die, seccompchild tap NAME, or seccompchild kill PROGRAM")
 	}
 	if os.Args[1] == "tap" {
 		tap(os.Args[2])
