@@ -766,6 +766,13 @@ func main() {
 
 	d, err := os.Open("/data/sub")
 	check("open sub", err)
+	_, err = syscall.Read(int(d.Fd()), nil)
+	fmt.Println("read of nothing from a directory:", err)
+	w, err := os.OpenFile("/data/wo.txt", os.O_WRONLY|os.O_CREATE, 0o644)
+	check("open write-only", err)
+	_, err = syscall.Read(int(w.Fd()), nil)
+	fmt.Println("read of nothing from a write-only file:", err)
+	w.Close()
 	fmt.Println("fchdir sub:", d.Chdir(), wd())
 	got, err = os.ReadFile("in.txt")
 	show("relative read", len(got), err, got)
@@ -838,6 +845,8 @@ preadv 1025 iovecs: -1 invalid argument
 readv bad iovec array: bad address
 pwritev bad buffer: -1 bad address
 content: 15 <nil> "ABC3456789abc!?"
+read of nothing from a directory: is a directory
+read of nothing from a write-only file: bad file descriptor
 fchdir sub: <nil> /data/sub
 relative read: 7 <nil> "inside\n"
 fchdir deeper: <nil> /data/sub/deeper

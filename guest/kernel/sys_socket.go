@@ -175,10 +175,13 @@ func svcFDCall(t *thread, d *fdesc) int64 {
 	if e := sockArgs(t); e != 0 {
 		return e
 	}
-	if t.regs.rax == sysRead && t.regs.rdx == 0 {
-		return 0 // as Linux: a read of nothing touches nothing (a datagram stays queued)
-	}
 	svc, obj := svcOf(d)
+	if svc == SvcNet && t.regs.rax == sysRead && t.regs.rdx == 0 {
+		// As Linux: a read of nothing from a socket touches nothing (a
+		// datagram stays queued). Not for volume files: there Linux
+		// still says EISDIR or EBADF, which the volume service does.
+		return 0
+	}
 	if d.nonblock && svc == SvcNet && svcWouldBlock(svc, obj, t.regs.rax) {
 		return -eAGAIN
 	}
