@@ -150,11 +150,14 @@ func (a *ackHolder) find(f flowKey) int {
 }
 
 // slot is f's index in ackHolder.last: a hash of the ports and of the
-// addresses' last bytes, which tell a server's connections apart.
+// addresses' last bytes, which tell a server's connections apart (a
+// collision only costs a held ACK, or one not held).
 func (f *flowKey) slot() int {
 	h := uint32(f[32])<<8 | uint32(f[33]) // source port
 	h = h*31 + (uint32(f[34])<<8 | uint32(f[35]))
-	h = h*31 + (uint32(f[15])<<8 | uint32(f[31])) // the addresses' last bytes (IPv4 and IPv6 alike)
+	// The addresses' last bytes: an IPv4 address fills bytes 0-3 and
+	// 16-19 of the key, an IPv6 one 0-15 and 16-31.
+	h = h*31 + (uint32(f[3]^f[15])<<8 | uint32(f[19]^f[31]))
 	h ^= h >> 8
 	return int(h & (ackSlots - 1))
 }

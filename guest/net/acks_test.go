@@ -152,3 +152,20 @@ func TestHasSACK(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowSlot: connections that differ only by their IPv4 or IPv6
+// peer's address (the same ports) land in different slots.
+func TestFlowSlot(t *testing.T) {
+	var a, b, c, d flowKey
+	for _, k := range []*flowKey{&a, &b, &c, &d} {
+		k[32], k[33], k[34], k[35] = 0x1f, 0x90, 0xc3, 0x50 // ports 8080 and 50000
+	}
+	a[3], b[3] = 1, 2                           // IPv4 sources 0.0.0.1 and 0.0.0.2
+	c[0], c[15], d[0], d[15] = 0xfe, 1, 0xfe, 2 // IPv6 sources
+	if a.slot() == b.slot() {
+		t.Errorf("IPv4 peers 1 and 2 share slot %d", a.slot())
+	}
+	if c.slot() == d.slot() {
+		t.Errorf("IPv6 peers 1 and 2 share slot %d", c.slot())
+	}
+}

@@ -18,7 +18,9 @@ import (
 
 // link is a stack.LinkEndpoint over a virtio-net device: Ethernet frames
 // in DMA buffers, each after a virtio_net_hdr_v1. A received frame takes
-// one descriptor. A sent frame takes a chain of 4 KiB buffers: when the
+// one receive buffer, or with mergeable buffers as many 4 KiB ones as it
+// needs (receive offload, a large MTU). A sent frame takes a chain of
+// 4 KiB buffers: when the
 // device offers checksum and TCP segmentation offload (a TAP backend),
 // the stack hands over TCP segments of up to gsoMax bytes with a partial
 // checksum, and the header asks the host to finish the checksum and cut
@@ -90,20 +92,17 @@ const (
 )
 
 // linkMTU is the MTU to use given the negotiated features and the
-// device configuration's MTU field (its low 16 bits): the device's if it
+// device configuration's MTU field: the device's if it
 // gives one (the user network's is larger than Ethernet's, its frames
 // never leaving the host), as long as a frame fits the receive buffers
 // (larger than 1500 bytes takes mergeable buffers) and the transmit
 // chains.
-func linkMTU(features uint64, field uint32) int {
-	mtu := int(uint16(field))
-	switch {
-	case features&netFMTU == 0 || mtu < 68:
-		return defaultMTU
-	case mtu > defaultMTU && features&netFMrgRxbuf == 0:
+func linkMTU(features uint64, field uint16) int {
+	mtu := int(field) // (at most 65535: a frame fits bigFrame)
+	if features&netFMTU == 0 || mtu < 68 || mtu > defaultMTU && features&netFMrgRxbuf == 0 {
 		return defaultMTU
 	}
-	return min(mtu, bigFrame-header.EthernetMinimumSize)
+	return mtu
 }
 
 func openLink(base uintptr) (*link, error) {
@@ -119,7 +118,7 @@ func openLink(base uintptr) (*link, error) {
 	for w := 0; w < len(config); w += 4 {
 		binary.LittleEndian.PutUint32(config[w:], regs.Read32(virtio.RegConfig+uint32(w)))
 	}
-	mtu := linkMTU(dev.Features, uint32(binary.LittleEndian.Uint16(config[configMTU:])))
+	mtu := linkMTU(dev.Features, binary.LittleEndian.Uint16(config[configMTU:]))
 	rxLen := bufLen
 	if mrg && (dev.Features&netFRXOffload == netFRXOffload || mtu > defaultMTU) {
 		rxLen = mrgBufLen // a 64 KiB frame takes 17
@@ -220,7 +219,7 @@ func (l *link) gather(b []byte) {
 		if l.rxWant--; l.rxWant == 0 {
 			f := l.rxPart
 			l.rxPart = buffer.Buffer{}
-			l.deliver(f, &l.rxHdr)
+			l.deliver(f)
 		}
 		return
 	}
@@ -233,7 +232,7 @@ func (l *link) gather(b []byte) {
 		l.rxPart = buffer.MakeWithData(b[netHdrLen:])
 		return
 	}
-	l.deliver(buffer.MakeWithData(b[netHdrLen:]), &l.rxHdr)
+	l.deliver(buffer.MakeWithData(b[netHdrLen:]))
 }
 
 // dropPart drops the frame being gathered, if any.
@@ -243,8 +242,9 @@ func (l *link) dropPart() {
 }
 
 // deliver hands a received frame (copied out of the DMA buffers) to the
-// stack, which takes it over; hdr is its virtio-net header.
-func (l *link) deliver(frame buffer.Buffer, hdr *[netHdrLen]byte) {
+// stack, which takes it over; l.rxHdr is its virtio-net header.
+func (l *link) deliver(frame buffer.Buffer) {
+	hdr := &l.rxHdr
 	size := int(frame.Size())
 	l.mu.Lock()
 	d := l.disp
@@ -262,7 +262,7 @@ func (l *link) deliver(frame buffer.Buffer, hdr *[netHdrLen]byte) {
 		// nothing).
 		start := int(binary.LittleEndian.Uint16(hdr[6:]))
 		at := start + int(binary.LittleEndian.Uint16(hdr[8:]))
-		if start >= size || at+2 > size {
+		if at+2 > size {
 			frame.Release()
 			return
 		}
