@@ -28,6 +28,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"brique.dev/brique/guest/kernel"
+	"brique.dev/brique/guest/svc"
 	"brique.dev/brique/guest/virtio"
 	"brique.dev/brique/monitor/virtio/netconf"
 )
@@ -42,21 +43,12 @@ const (
 var resolvConf string
 
 func init() {
-	if !onBrique() {
+	if !svc.OnBrique() {
 		return // the package's own tests, on the host
 	}
 	if err := start(kernel.Cmdline()); err != nil {
 		fmt.Fprintf(os.Stderr, "brique: network: %v\n", err)
 	}
-}
-
-// onBrique reports whether the program runs on Brique's library OS, which
-// answers SysSvcReady for a service that does not exist with EINVAL; the
-// host's Linux kernel, where this package's tests run, has no system call
-// of that number (ENOSYS).
-func onBrique() bool {
-	_, _, e := syscall.RawSyscall(kernel.SysSvcReady, ^uintptr(0), 0, 0)
-	return e != syscall.ENOSYS
 }
 
 func start(cmdline string) error {

@@ -18,6 +18,7 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"brique.dev/brique/guest/kernel"
+	"brique.dev/brique/guest/svc"
 )
 
 // server performs the socket system calls that the kernel forwards. It
@@ -87,7 +88,7 @@ func (s *server) serve() {
 	var handle, ready, events uint64
 	var result int64
 	for {
-		e := svcWait(req, handle, result, ready, events)
+		e := svc.Wait(kernel.SvcNet, req, handle, result, ready, events)
 		handle, result, ready = 0, 0, 0
 		if e != 0 {
 			runtime.Gosched()

@@ -22,6 +22,7 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"brique.dev/brique/guest/kernel"
+	"brique.dev/brique/guest/svc"
 )
 
 // Flags of recv calls and msg_flags (linux/socket.h).
@@ -110,7 +111,7 @@ func (p *prog) sockaddr4(port uint16) uint64 {
 // newTestServer is a server on a stack with the loopback interface.
 func newTestServer(tb testing.TB) *server {
 	tb.Helper()
-	if onBrique() {
+	if svc.OnBrique() {
 		tb.Skip("host test: on Brique, the server's reports would reach the running service's objects")
 	}
 	st, routes, err := newStack()
@@ -425,7 +426,7 @@ func (e *fakeEP) GetRemoteAddress() (tcpip.FullAddress, tcpip.Error) {
 // TestServeAllocs: the data calls allocate nothing in the server (its
 // scratch iovecs, reader and writer are reused from call to call).
 func TestServeAllocs(t *testing.T) {
-	if onBrique() {
+	if svc.OnBrique() {
 		t.Skip("host test")
 	}
 	s := &server{}

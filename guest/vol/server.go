@@ -13,6 +13,7 @@ import (
 	"github.com/hugelgupf/p9/p9"
 
 	"brique.dev/brique/guest/kernel"
+	"brique.dev/brique/guest/svc"
 )
 
 // server performs the file system calls the kernel forwards to the volume
@@ -69,7 +70,7 @@ func (s *server) serve() {
 	var handle uint64
 	var result int64
 	for {
-		e := svcWait(req, handle, result)
+		e := svc.Wait(kernel.SvcVolume, req, handle, result, 0, 0)
 		handle, result = 0, 0
 		if e != 0 {
 			runtime.Gosched()

@@ -12,6 +12,7 @@ import (
 	"github.com/hugelgupf/p9/p9"
 
 	"brique.dev/brique/guest/kernel"
+	"brique.dev/brique/guest/svc"
 	"brique.dev/brique/guest/virtio"
 )
 
@@ -149,21 +150,12 @@ func waitDevice(q *virtio.Queue, idx uint16) {
 const pollReply = 100 * time.Microsecond
 
 func init() {
-	if !onBrique() {
+	if !svc.OnBrique() {
 		return // the package's own tests, on the host
 	}
 	if err := start(kernel.Cmdline()); err != nil {
 		fmt.Fprintf(os.Stderr, "brique: volumes: %v\n", err)
 	}
-}
-
-// onBrique reports whether the program runs on Brique's library OS, which
-// answers SysSvcReady for a service that does not exist with EINVAL; the
-// host's Linux kernel, where this package's tests run, has no system call
-// of that number (ENOSYS).
-func onBrique() bool {
-	_, _, e := syscall.RawSyscall(kernel.SysSvcReady, ^uintptr(0), 0, 0)
-	return e != syscall.ENOSYS
 }
 
 // errNoDevice: a volume's device is missing.
