@@ -18,9 +18,9 @@ const TUNDevice = "/dev/net/tun"
 // IFF_TAP|IFF_NO_PI|IFF_VNET_HDR: every frame carries a 12-byte
 // virtio_net_hdr (TUNSETVNETHDRSZ). Towards the host, the guest's header
 // passes through (WritePacketOffload): the kernel finishes checksums and
-// segments large TCP frames. Towards the guest no offload is enabled
-// (TUNSETOFFLOAD 0): the kernel hands over only complete, checksummed
-// frames.
+// segments large TCP frames. Towards the guest, receive offload is off
+// (the kernel hands over only complete, checksummed frames) until the
+// device turns it on for a driver that accepts it (SetRXOffload).
 //
 // Frames are copied once in each direction (header and frame go through
 // one buffer, read and written with read and write, which the monitor's
@@ -141,9 +141,10 @@ func (t *TAP) SetRXOffload(on bool) error {
 	if on {
 		flags = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
 	}
-	if !on {
-		t.rxOffload.Store(false)
-	}
+	// Off until the kernel says yes: if it refuses, the device delivers
+	// frames as without offload, and reads drop any large frame the
+	// kernel may still pass (from an earlier success).
+	t.rxOffload.Store(false)
 	if err := unix.IoctlSetInt(t.link.Fd(), unix.TUNSETOFFLOAD, flags); err != nil {
 		return t.err(fmt.Errorf("TUNSETOFFLOAD: %w", err))
 	}
@@ -172,8 +173,8 @@ func (t *TAP) readPacket(buf []byte, read func([]byte) (int, error)) (int, error
 		if n < HeaderSize {
 			continue
 		}
-		// No offload was enabled, so the kernel sends no GSO frame; skip
-		// one if it did (the guest could not take it).
+		// ReadPacket's callers take frames of at most the MTU: skip a
+		// GSO frame (receive offload is for TryReadFrame's device).
 		if rx[HeaderGSOType] != 0 {
 			continue
 		}
