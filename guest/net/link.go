@@ -292,12 +292,15 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
 		l.out = l.acks.filter(pkt, l.out[:0])
+		// A held ACK released goes first. Once the ring stayed full
+		// (put waited txWait), nothing more is tried: pkt is not sent
+		// (the stack retries it), the released ACK is lost.
 		ok := true
 		for _, p := range l.out {
-			if p == pkt {
+			if ok {
 				ok = l.put(p)
-			} else {
-				l.put(p) // a held ACK released (lost if there is no room)
+			}
+			if p != pkt {
 				p.DecRef()
 			}
 		}
@@ -329,8 +332,11 @@ func (l *link) flushAcks() {
 	l.reclaim()
 	l.kickFrom = l.tx.AvailIdx()
 	l.out = l.acks.flush(l.out[:0])
+	ok := true
 	for _, p := range l.out {
-		l.put(p)
+		if ok {
+			ok = l.put(p) // (a full ring: the rest are dropped, not waited for again)
+		}
 		p.DecRef()
 	}
 	clear(l.out)
