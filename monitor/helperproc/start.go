@@ -19,16 +19,16 @@ func Resolve(path string, spec FindSpec) (string, error) {
 	if path == "" {
 		return Find(spec)
 	}
-	st, err := os.Stat(path)
-	switch {
+	if IsExecutable(path) {
+		return path, nil
+	}
+	switch _, err := os.Stat(path); {
 	case errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("%w at %s: %s; build it with `go build -o %s %s` (in the brique module)", spec.Sentinel, path, spec.What, path, spec.Cmd)
 	case err != nil:
 		return "", fmt.Errorf("%w: %v", spec.Sentinel, err)
-	case !st.Mode().IsRegular() || st.Mode()&0o111 == 0:
-		return "", fmt.Errorf("%w: %s is not an executable file; build it with `go build -o %s %s` (in the brique module)", spec.Sentinel, path, path, spec.Cmd)
 	}
-	return path, nil
+	return "", fmt.Errorf("%w: %s is not an executable file; build it with `go build -o %s %s` (in the brique module)", spec.Sentinel, path, path, spec.Cmd)
 }
 
 // SocketPair returns the two descriptors of a new unix SOCK_SEQPACKET
