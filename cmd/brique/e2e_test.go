@@ -761,12 +761,20 @@ func TestSymlinks(t *testing.T) {
 func compareWithNative(t *testing.T, module, program string) {
 	t.Helper()
 	dir := newModule(t, module, map[string]string{"main.go": program})
+	compareModule(t, dir, nil, ".")
+}
+
+// compareModule builds the module in dir natively and runs it with
+// nativeArgs, runs `brique run runArgs...` in dir, and checks both print
+// the same and exit 0.
+func compareModule(t *testing.T, dir string, nativeArgs []string, runArgs ...string) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prog")
 	if r := (testutil.Cmd{Dir: dir, Env: nativeEnv()}).Run(t, "go", "build", "-o", bin, "."); r.Code != 0 {
 		t.Fatalf("go build: %s", r)
 	}
-	native := testutil.Cmd{Env: nativeEnv(), Timeout: time.Minute}.Run(t, bin)
-	vm := brique(t, dir, "run", ".")
+	native := testutil.Cmd{Env: nativeEnv(), Timeout: time.Minute}.Run(t, bin, nativeArgs...)
+	vm := brique(t, dir, append([]string{"run"}, runArgs...)...)
 	if native.Code != 0 || vm.Code != 0 || vm.Stdout != native.Stdout {
 		t.Fatalf("want the same output natively and in the unikernel\nnative: %s\nbrique: %s", native, vm)
 	}

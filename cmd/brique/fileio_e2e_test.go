@@ -8,10 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"brique.dev/brique/internal/kvmtest"
-	"brique.dev/brique/internal/testutil"
 )
 
 // vectorPrologue is the part of the test programs that makes raw vectored
@@ -228,19 +226,11 @@ func TestVectoredIO(t *testing.T) {
 	kvmtest.RequireKVM(t)
 	const content = "0123456789abc"
 	dir := newModule(t, "example.com/vectored", map[string]string{"main.go": vectorProgram, "root/data.txt": content})
-	bin := filepath.Join(t.TempDir(), "prog")
-	if r := (testutil.Cmd{Dir: dir, Env: nativeEnv()}).Run(t, "go", "build", "-o", bin, "."); r.Code != 0 {
-		t.Fatalf("go build: %s", r)
-	}
 	hostFile := filepath.Join(t.TempDir(), "data.txt")
 	if err := os.WriteFile(hostFile, []byte(content), 0o444); err != nil {
 		t.Fatal(err)
 	}
-	native := testutil.Cmd{Env: nativeEnv(), Timeout: time.Minute}.Run(t, bin, hostFile)
-	vm := brique(t, dir, "run", "--rootfs", filepath.Join(dir, "root"), ".", "--", "/data.txt")
-	if native.Code != 0 || vm.Code != 0 || vm.Stdout != native.Stdout {
-		t.Fatalf("want the same output natively and in the unikernel\nnative: %s\nbrique: %s", native, vm)
-	}
+	compareModule(t, dir, []string{hostFile}, "--rootfs", filepath.Join(dir, "root"), ".", "--", "/data.txt")
 }
 
 // TestVectoredIOBrique checks what differs from Linux on purpose or

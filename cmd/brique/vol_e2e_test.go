@@ -820,14 +820,7 @@ func TestVolumeVectoredFchdir(t *testing.T) {
 	kvmtest.RequireKVM(t)
 	img := volImage(t, "volvecfchdir", volVectorFchdirProgram)
 	dir := t.TempDir()
-	for _, d := range []string{"sub", "old"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("0123456789abc"), 0o644)
-	os.WriteFile(filepath.Join(dir, "sub", "in.txt"), []byte("inside\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "old", "here.txt"), nil, 0o644)
+	testutil.WriteFiles(t, dir, map[string]string{"f.txt": "0123456789abc", "sub/in.txt": "inside\n", "old/here.txt": ""})
 	if err := os.Symlink("sub", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
